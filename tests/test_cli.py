@@ -31,3 +31,14 @@ def test_config_error_is_short(tmp_path, venv_bin):
     r = subprocess.run([str(venv_bin/'ftkit'), 'train', str(bad)], capture_output=True, text=True)
     assert r.returncode == 1 and 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) <= 3, r.stderr
     assert 'bad.yml' in r.stderr and 'line' in r.stderr
+
+def test_train_tiny_qwen3(tmp_path, venv_bin):
+    "The second tiny family fine-tunes end to end too (ChatML template, no BOS, its own pad token)."
+    out = tmp_path/'qwen'
+    r = subprocess.run([str(venv_bin/'ftkit'), 'train', 'examples/quickstart.yml', '--base_model=ftkit:tiny-qwen3',
+                        f'--output_dir={out}', f'--dataset_prepared_path={tmp_path}/prep', '--max_steps=30', '--logging_steps=1'],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    losses = [m['loss'] for m in map(json.loads, (out/'metrics.jsonl').read_text().splitlines()) if 'loss' in m]
+    assert len(losses) == 30 and sum(losses[-5:]) / 5 < 0.75 * sum(losses[:3]) / 3, losses
+    assert '<|im_start|>assistant' in r.stdout   # the sample prompt was rendered with ChatML
