@@ -7,10 +7,10 @@ Docs: https://ftkit.github.io/ftkit/api.html.md"""
 # %% auto #0
 __all__ = ['train', 'preprocess', 'merge_lora', 'load_config', 'load_ipython_extension']
 
-# %% ../nbs/14_api.ipynb #3d10295c
+# %% ../nbs/14_api.ipynb #b16fe6b8
 __version__ = "0.1.0"
 
-# %% ../nbs/14_api.ipynb #364faee3
+# %% ../nbs/14_api.ipynb #307b6c82
 def train(cfg, overrides:dict=None, log=print):
     "Fine-tune as `cfg` (a YAML path or text, a dict, or a `Config`) says. See `ftkit.training.train`."
     from ftkit.training import train as _train
