@@ -536,6 +536,69 @@ def dump(obj, path):
     path.write_text(text, encoding="utf-8")
 
 
+NOTES = """
+## Behaviours worth knowing (observed in these fixtures, axolotl 0.19.0)
+
+chat_template (`ChatTemplateStrategy`):
+
+- Only the message *content* span and the turn terminator (eos/eot token) are ever labelled.
+  BOS, `<|start_header_id|>role<|end_header_id|>\\n\\n` and `<|im_start|>role\\n` are never trained,
+  even with `train_on_inputs: true` or `train_on_eos: all`.
+- ChatML (qwen3): the `\\n` after `<|im_end|>` is never trained, in any mode; only `<|im_end|>` is.
+- Whitespace: the llama template `| trim`s content, so leading/trailing whitespace is gone from
+  `input_ids`; the qwen3 template keeps it and it is trained verbatim (`"\\n  Sure, here it is.  \\n"`).
+- A terminator is attributed to a turn only if it is found within 3 tokens after the content end.
+- Empty assistant content: the turn cannot be located (start == end), so neither the turn nor its
+  terminator is trained, even with `train_on_eos: all` or `train_on_inputs: true`.
+- `train_on_eos: all` trains the terminator of every turn (system, user, tool too); `none` trains
+  content only. `last` = terminator of the last *trainable* turn, so a chat that ends with a user
+  turn gets the last assistant's terminator. But when the other option (`train_on_eot` vs
+  `train_on_eos`) is `all`, untrainable turns are scanned too and `last` becomes the terminator of
+  the final turn of any role (see `chat_llama_eos-end-of-text_eot-tokens_eot-last`, handcrafted
+  rows 2 and 4).
+- `tool` is an ordinary role (not trained by default). `tool_calls` is dropped because these
+  templates reference only `role`/`content` (Axolotl keeps only message keys the template uses).
+- `message_field_training` overrides `roles_to_train` per message in both directions (a user turn
+  with `training: true` is trained, an assistant turn with `training: false` is not).
+- A system-only conversation trains nothing by default; with `drop_system_message: true` it becomes
+  empty and Axolotl raises `ValueError: Cannot apply chat template to an empty conversation`, which
+  aborts the *whole* dataset (`*_drop-system.json`: top-level `error`; the other rows were produced
+  by the same strategy object row by row and are still pinned).
+- `eot_tokens` defaults to `[eos_token]`. The eos/eot conflict check (`train_on_eos !=
+  train_on_eot` while eos is in `eot_tokens`) is skipped when `eot_tokens == [eos_token]`; then both
+  passes label the same token and the effective setting is the union (`*_eot-all_eos-default`).
+  `eot_tokens` entries absent from the template are dropped with a warning.
+- With `eos_token: <|end_of_text|>` (not used by the template) and no `eot_tokens`, the turn
+  terminator `<|eot_id|>` is never trained.
+
+alpaca (`AlpacaPromptTokenizingStrategy`, `alpaca:<style>` handler and the `alpaca_chat` /
+`alpaca_instruct` modules):
+
+- Prompt and response are tokenized separately: prompt with the tokenizer's BOS (llama), response
+  with BOS stripped and `eos_token` appended (`<|eot_id|>` / `<|im_end|>`); labels are -100 over the
+  prompt. `train_on_inputs: true` labels everything, BOS included.
+- The response is used verbatim (no strip): `" padded output \\n"` keeps its spaces/newline.
+- Styles: instruct `### Instruction:\\n...\\n\\n### Input:\\n...\\n\\n### Response:\\n`; chat
+  `SYSTEM: ...\\nUSER: ...\\n<input>\\nASSISTANT:` (no space before the response); chatml puts the
+  alpaca system prompt in `<|im_start|>system` (plain text for the llama tokenizer); phi *with*
+  input renders `<|user|>\\n{instruction}<|end|>{input}<|assistant|>` (no newlines), without input
+  `<|user|>\\n{instruction}<|end|>\\n<|assistant|>\\n`. An empty `input` selects the no-input
+  system prompt/format.
+
+completion:
+
+- labels == input_ids (BOS included); EOS appended when the text is shorter than
+  `sequence_len * 64`; the result is then cut into consecutive `sequence_len` chunks with no
+  overlap: only the first chunk has BOS, only the last has EOS (`completion_llama_seq64`).
+
+input_output:
+
+- Each segment is tokenized on its own with `add_special_tokens=False`: no BOS/EOS is added, special
+  token strings inside the text are parsed as special tokens, and tokens never merge across segment
+  boundaries (`"Split mid" + "word"`). Empty segments contribute nothing.
+"""
+
+
 def write_readme(results):
     v = results[0]["versions"] if results else versions()
     lines = [
@@ -578,7 +641,7 @@ def write_readme(results):
             f"| `{r['case']}.json` | {r['tokenizer']} | {len(r.get('rows', []))} | "
             f"{r['description'].replace('|', chr(92) + '|')} | {e} |"
         )
-    lines.append("")
+    lines.append(NOTES)
     (HERE / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
