@@ -1,0 +1,93 @@
+"""GPU behaviour, run on a CUDA machine (skipped where there is none): bf16 training with packed batches on
+PyTorch's native varlen attention, QLoRA (4-bit base through bitsandbytes) and its merge, 8-bit optimizers,
+the out-of-memory message, and a 1B-shape model. Each test prints the figures it measured."""
+import json, os, time
+from pathlib import Path
+import pytest, torch
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+RESULTS = Path(os.environ.get('FTKIT_GPU_RESULTS', '/tmp/ftkit-gpu-results.jsonl'))
+
+def report(**kw):
+    kw['gpu'] = torch.cuda.get_device_name(0)
+    print(json.dumps(kw)); RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, 'a') as f: f.write(json.dumps(kw) + '\n')
+
+def base(tmp, **kw):
+    d = dict(base_model='ftkit:tiny-llama', adapter='lora', lora_r=16, lora_alpha=32, lora_target_linear=True,
+             datasets=[dict(path='ftkit:samples/chat', type='chat_template')], sequence_len=512, micro_batch_size=4,
+             learning_rate=3e-3, lr_scheduler='constant', logging_steps=1, save_strategy='no', max_steps=30,
+             dataset_prepared_path=str(tmp/'prep'), output_dir=str(tmp/'run'))
+    d.update(kw); return d
+
+def trend(losses): return sum(losses[-5:]) / 5, sum(losses[:3]) / 3
+
+def test_bf16_packed_varlen(tmp_path):
+    from ftkit.training import train
+    from ftkit.packing import VARLEN
+    r = train(base(tmp_path, sample_packing=True), log=None)
+    m = r.model.base_model.model
+    assert m.config._attn_implementation == VARLEN and next(m.parameters()).dtype == torch.bfloat16
+    end, start = trend(r.losses)
+    report(test='tiny bf16 lora packed varlen', loss_start=round(start, 3), loss_end=round(end, 3))
+    assert end < 0.75 * start
+
+def test_qlora_tiny_and_merge(tmp_path):
+    from ftkit.training import train
+    from ftkit.merge import merge_lora
+    r = train(base(tmp_path, adapter='qlora', load_in_4bit=True, sample_packing=True, gradient_checkpointing=True), log=None)
+    assert any(type(mod).__name__ == 'Linear4bit' for mod in r.model.modules())
+    end, start = trend(r.losses)
+    out = merge_lora(r.cfg, log=None)
+    from transformers import AutoModelForCausalLM
+    mm = AutoModelForCausalLM.from_pretrained(out, dtype=torch.bfloat16).cuda()
+    report(test='tiny qlora packed varlen + gradient checkpointing, merged', loss_start=round(start, 3), loss_end=round(end, 3),
+           merged_params=mm.num_parameters())
+    assert end < 0.75 * start and not any('lora' in n for n, _ in mm.named_parameters())
+
+@pytest.mark.parametrize('optim', ['adamw_8bit', 'paged_adamw_8bit'])
+def test_8bit_optimizers(tmp_path, optim):
+    from ftkit.training import train
+    r = train(base(tmp_path, optimizer=optim), log=None)
+    end, start = trend(r.losses)
+    report(test=f'tiny lora bf16 {optim}', loss_start=round(start, 3), loss_end=round(end, 3))
+    assert end < 0.75 * start
+
+def test_oom_is_explained(tmp_path):
+    from ftkit.training import train, TrainingStopped
+    free = torch.cuda.mem_get_info()[0]
+    hog = torch.empty(int(free * 0.97), dtype=torch.uint8, device='cuda')   # leave almost nothing for training
+    try:
+        with pytest.raises(TrainingStopped) as e: train(base(tmp_path, micro_batch_size=8, sequence_len=512), log=None)
+    finally: del hog; torch.cuda.empty_cache()
+    msg = str(e.value)
+    report(test='oom message', message=msg)
+    assert 'out of GPU memory at step' in msg and 'micro_batch_size: 1' in msg and 'gradient_checkpointing: true' in msg
+
+def _one_b(tmp):
+    "A random-init model of the Llama-3.2-1B shape with the tiny tokenizer's vocabulary, saved once."
+    d = Path(os.environ.get('FTKIT_1B', '/tmp/ftkit-llama-1b-shape'))
+    if (d/'config.json').exists(): return d
+    from transformers import LlamaConfig, LlamaForCausalLM, AutoTokenizer
+    from ftkit.tiny import tiny_model
+    tok = AutoTokenizer.from_pretrained(tiny_model('llama'))
+    cfg = LlamaConfig(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+                      num_key_value_heads=8, head_dim=64, max_position_embeddings=8192, tie_word_embeddings=True,
+                      rope_parameters=dict(rope_type='default', rope_theta=500000.0), bos_token_id=tok.bos_token_id,
+                      eos_token_id=[tok.eos_token_id])
+    with torch.device('cuda'): m = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    m.save_pretrained(d); tok.save_pretrained(d)
+    return d
+
+@pytest.mark.parametrize('kind', ['lora', 'qlora'])
+def test_1b_shape(tmp_path, kind):
+    from ftkit.training import train
+    d = _one_b(tmp_path)
+    kw = dict(adapter='qlora', load_in_4bit=True, gradient_checkpointing=True) if kind == 'qlora' else {}
+    torch.cuda.reset_peak_memory_stats()
+    r = train(base(tmp_path, base_model=str(d), lora_r=32, lora_alpha=64, sample_packing=True, sequence_len=2048,
+                   micro_batch_size=8, learning_rate=2e-4, max_steps=12, datasets=[dict(path='ftkit:samples/text', type='completion')], **kw), log=None)
+    tps = [m['tokens_per_s'] for m in r.metrics if 'tokens_per_s' in m][3:]
+    report(test=f'1B-shape {kind} packed varlen bf16', tokens_per_s=round(sum(tps) / len(tps)), peak_gib=round(torch.cuda.max_memory_allocated() / 2**30, 1),
+           loss_start=round(r.losses[0], 3), loss_end=round(r.losses[-1], 3))
+    assert r.losses[-1] < r.losses[0]
