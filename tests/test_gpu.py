@@ -55,8 +55,11 @@ def test_8bit_optimizers(tmp_path, optim):
 
 def test_oom_is_explained(tmp_path):
     from ftkit.training import train, TrainingStopped
-    free = torch.cuda.mem_get_info()[0]
-    hog = torch.empty(int(free * 0.97), dtype=torch.uint8, device='cuda')   # leave almost nothing for training
+    hog = []                                    # take the GPU's memory until almost nothing is left for training
+    for chunk in (2**30, 2**26, 2**22):
+        while True:
+            try: hog.append(torch.empty(chunk, dtype=torch.uint8, device='cuda'))
+            except torch.cuda.OutOfMemoryError: break
     try:
         with pytest.raises(TrainingStopped) as e: train(base(tmp_path, micro_batch_size=8, sequence_len=512), log=None)
     finally: del hog; torch.cuda.empty_cache()
@@ -91,3 +94,22 @@ def test_1b_shape(tmp_path, kind):
     report(test=f'1B-shape {kind} packed varlen bf16', tokens_per_s=round(sum(tps) / len(tps)), peak_gib=round(torch.cuda.max_memory_allocated() / 2**30, 1),
            loss_start=round(r.losses[0], 3), loss_end=round(r.losses[-1], 3))
     assert r.losses[-1] < r.losses[0]
+
+def test_varlen_packed_logits_equal_per_sample():
+    "PyTorch's native varlen attention on a packed row gives each sample's own logits (tiny GQA model, bf16)."
+    from transformers import AutoModelForCausalLM
+    from ftkit.packing import Collator, VARLEN, register_varlen, varlen_available
+    from ftkit.tiny import tiny_model
+    assert varlen_available(); register_varlen()
+    m = AutoModelForCausalLM.from_pretrained(tiny_model('llama'), dtype=torch.bfloat16, attn_implementation=VARLEN).cuda().eval()
+    g = torch.Generator().manual_seed(0)
+    ids = [torch.randint(0, 4000, (l,), generator=g) for l in (37, 100, 5, 64)]
+    p = Collator(pad_id=0, packing=True, varlen=True)([dict(input_ids=x.tolist(), labels=x.tolist()) for x in ids])
+    with torch.no_grad():
+        packed = m(**{k: (v.cuda() if torch.is_tensor(v) else v) for k, v in p.items() if k != 'labels'}, use_cache=False).logits[0].float()
+        m.set_attn_implementation('sdpa')
+        sep = torch.cat([m(input_ids=x[None].cuda(), use_cache=False).logits[0] for x in ids]).float()
+        wrong = m(input_ids=p['input_ids'].cuda(), use_cache=False).logits[0].float()   # no boundaries: samples attend across
+    d, w = (packed - sep).abs().max().item(), (wrong - sep).abs().max().item()
+    report(test='varlen packed vs per-sample logits', max_abs_diff=d, without_boundaries=w)
+    assert d < 0.05 and w > 10 * max(d, 1e-3)
