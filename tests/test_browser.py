@@ -1,0 +1,66 @@
+"""The notebook UI in a real browser: Voila serves test notebooks offline, Playwright drives Debian's
+chromium (`executable_path`, no browser download). One browser session serves every test. Screenshots
+land in docs/images for the documentation."""
+import os, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ROOT/'tests'/'browser'
+SHOTS = ROOT/'docs'/'images'
+CHROMIUM = os.environ.get('FTKIT_CHROMIUM', '/usr/bin/chromium')
+
+def _free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@pytest.fixture(scope='session')
+def voila(tmp_path_factory):
+    work = tmp_path_factory.mktemp('voila')
+    port = _free_port()
+    env = dict(os.environ, FTKIT_TEST_PREP=str(work/'prep'), FTKIT_TEST_OUT=str(work/'live'))
+    p = subprocess.Popen([sys.executable, '-m', 'voila', '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
+                          '--VoilaConfiguration.file_allowlist=[".*"]', str(PAGES)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(work))
+    base = f'http://127.0.0.1:{port}'
+    for _ in range(120):
+        try: urllib.request.urlopen(base + '/voila/tree', timeout=2); break
+        except Exception: time.sleep(0.5)
+    else: p.kill(); raise RuntimeError(p.stdout.read().decode()[-2000:])
+    yield base
+    p.terminate(); p.wait(10)
+
+@pytest.fixture(scope='session')
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                               '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'])
+        yield b
+        b.close()
+
+def test_inspector_in_the_browser(voila, browser):
+    page = browser.new_page(viewport={'width': 1400, 'height': 900})
+    page.goto(voila + '/voila/render/inspector.ipynb', timeout=180_000)
+    page.wait_for_selector('.ft-tokens .ft-trained', timeout=180_000)
+    trained = page.locator('.ft-tokens .ft-trained')
+    assert trained.count() > 3 and page.locator('.ft-tokens .ft-masked').count() > trained.count()
+    bg = trained.first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert bg not in ('rgba(0, 0, 0, 0)', 'transparent'), bg
+    before = page.locator('.ft-tokens').first.inner_text()
+    page.get_by_role('button', name='next ▶').click()
+    page.wait_for_function("b => document.querySelector('.ft-tokens').innerText !== b", arg=before, timeout=30_000)
+    assert 'example 1' in page.content()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS/'inspector.png'), full_page=True)
+    page.close()
+
+def test_live_view_in_the_browser(voila, browser):
+    page = browser.new_page(viewport={'width': 1200, 'height': 700})
+    page.goto(voila + '/voila/render/liveview.ipynb', timeout=300_000)
+    page.wait_for_selector('.ftkit-live', timeout=300_000)
+    page.wait_for_function("() => document.querySelector('.ftkit-live') && document.querySelector('.ftkit-live').innerText.includes('done:')", timeout=300_000)
+    live = page.locator('.ftkit-live')
+    text = live.inner_text()
+    assert 'loss' in text and 'eval' in text and live.locator('svg polyline').count() >= 2 and live.locator('svg circle').count() >= 1
+    live.screenshot(path=str(SHOTS/'live-view.png'))
+    page.close()
