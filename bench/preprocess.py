@@ -13,10 +13,16 @@ the table as JSON."""
 import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
+def _hwm_mb():
+    "Peak resident memory of this process (VmHWM): unlike ru_maxrss it does not carry over the parent's peak across fork+exec."
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
+    return 0.0
+
 HERE = Path(__file__).resolve().parent
 
 def _peak_mb():
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    me = _hwm_mb()
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return round(me), round(kids)
 

@@ -113,3 +113,46 @@ def test_varlen_packed_logits_equal_per_sample():
     d, w = (packed - sep).abs().max().item(), (wrong - sep).abs().max().item()
     report(test='varlen packed vs per-sample logits', max_abs_diff=d, without_boundaries=w)
     assert d < 0.05 and w > 10 * max(d, 1e-3)
+
+def _launch_cfg(tmp, **kw):
+    import yaml
+    c = base(tmp, max_steps=12, **kw)
+    p = tmp/'cfg.yml'; p.write_text(yaml.safe_dump(c)); return str(p)
+
+def test_fsdp2_one_process(tmp_path):
+    "An FSDP2 run through accelerate (one process on this machine) goes end to end and leaves an adapter."
+    from ftkit.launch import launch
+    r = launch(_launch_cfg(tmp_path, fsdp_version=2, fsdp_config=dict(fsdp_reshard_after_forward=True)), mode='accelerate', num_processes=1, log=None)
+    import yaml
+    acc = yaml.safe_load((tmp_path/'run'/'accelerate.yaml').read_text())
+    end, start = trend(r.losses)
+    report(test='fsdp2 1 process (tiny)', loss_start=round(start, 3), loss_end=round(end, 3), distributed_type=acc['distributed_type'],
+           saved=sorted(p.name for p in (tmp_path/'run').glob('adapter_*')))
+    assert acc['distributed_type'] == 'FSDP' and end < 0.8 * start and (tmp_path/'run'/'adapter_model.safetensors').exists()
+
+def test_deepspeed_one_process(tmp_path):
+    "A DeepSpeed ZeRO-2 run (ftkit's own config) through accelerate goes end to end."
+    pytest.importorskip('deepspeed')
+    from ftkit.launch import launch, fetch
+    fetch('deepspeed_configs', tmp_path/'ds', log=None)
+    r = launch(_launch_cfg(tmp_path, deepspeed=str(tmp_path/'ds'/'zero2.json')), mode='accelerate', num_processes=1, log=None)
+    end, start = trend(r.losses)
+    report(test='deepspeed zero2 1 process (tiny)', loss_start=round(start, 3), loss_end=round(end, 3))
+    assert end < 0.8 * start and (tmp_path/'run'/'adapter_model.safetensors').exists()
+
+def test_qlora_merge_matches_with_nf4_roundtrip(tmp_path):
+    "Merging a QLoRA adapter into the 16-bit base, with the base rounded through NF4 first, matches the model it was trained as."
+    from ftkit.training import train
+    from ftkit.merge import merge_lora
+    from transformers import AutoModelForCausalLM
+    r = train(base(tmp_path, adapter='qlora', load_in_4bit=True, max_steps=15), log=None)
+    x = torch.tensor([r.tokenizer("The capital of France is Paris. What is 7 plus 5?")['input_ids']]).cuda()
+    r.model.eval()
+    with torch.no_grad(): ref = r.model(input_ids=x).logits.float()
+    diffs = {}
+    for rt in (False, True):
+        out = merge_lora(r.cfg, out=tmp_path/f'merged-{rt}', nf4_roundtrip=rt, log=None)
+        m = AutoModelForCausalLM.from_pretrained(out, dtype=torch.bfloat16).cuda().eval()
+        with torch.no_grad(): diffs[rt] = (m(input_ids=x).logits.float() - ref).abs().max().item()
+    report(test='qlora merge vs trained 4-bit model (max |logit diff|)', plain=diffs[False], nf4_roundtrip=diffs[True])
+    assert diffs[True] < diffs[False] and diffs[True] < 0.25
