@@ -69,14 +69,14 @@ def run_one(c):
         from ftkit.training import train
         cfg = dict(base_model=str(d), adapter='qlora' if c.get('qlora') else 'lora', load_in_4bit=bool(c.get('qlora')), lora_r=32, lora_alpha=64,
                    lora_dropout=0.0, lora_target_linear=True, datasets=[dict(path=str(data))], sequence_len=seq, sample_packing=True,
-                   micro_batch_size=c['mb'], max_steps=steps, learning_rate=1e-4, lr_scheduler='constant', bf16=True, logging_steps=1,
-                   save_strategy='no', gradient_checkpointing=bool(c.get('gc')), output_dir=str(WORK/'runs'/c['name']),
+                   micro_batch_size=c['mb'], max_steps=steps, learning_rate=1e-4, lr_scheduler='constant', bf16=True,
+                   save_strategy='no', gradient_checkpointing=bool(c.get('gc')), output_dir=str(WORK/'runs'/c['name']), logging_steps=c.get('log', 1),
                    dataset_prepared_path=str(WORK/'prep'), optimizer='adamw_torch_fused')
         if c.get('liger') is not None:
             cfg.update(liger_rope=c['liger'], liger_rms_norm=c['liger'], liger_glu_activation=c['liger'], liger_fused_linear_cross_entropy=c['liger'])
         r = train(cfg, log=None)
         rows = [m for m in r.metrics if 'loss' in m]
-        at3 = next(m for m in rows if m['step'] == 3)
+        at3 = next(m for m in rows if m['step'] >= 3)                       # the clock starts after the warm-up steps
         tok, secs, loss = rows[-1]['tokens'] - at3['tokens'], rows[-1]['elapsed_s'] - at3['elapsed_s'], r.losses[-1]
     else:
         from datasets import load_dataset
@@ -123,13 +123,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--matrix', choices=sorted(MATRICES)); ap.add_argument('--one'); ap.add_argument('--steps', type=int, default=18)
     ap.add_argument('--only', help="comma-separated names from the matrix")
+    ap.add_argument('--log', type=int, default=1, help="ftkit's logging_steps (each logged step syncs the host with the GPU)")
     a = ap.parse_args()
     if a.one: return run_one(json.loads(a.one))
     out = Path(os.environ.get('FTKIT_BENCH_RESULTS', 'bench/results/train-speed.jsonl')); out.parent.mkdir(parents=True, exist_ok=True)
     results = []
     for c in MATRICES[a.matrix]:
         if a.only and c['name'] not in a.only.split(','): continue
-        c = dict(c, steps=a.steps)
+        c = dict(c, steps=a.steps, log=a.log)
         p = subprocess.run([sys.executable, __file__, '--one', json.dumps(c)], capture_output=True, text=True)
         line = next((l for l in p.stdout.splitlines() if l.startswith('RESULT ')), None)
         if not line: print(f"{c['name']} failed:\n{(p.stdout + p.stderr)[-2500:]}", flush=True); continue
