@@ -65,6 +65,6 @@ def main():
     for f in sorted((d/'merged-peft').glob('*.safetensors')): b_.update(load_file(f))
     diff = max((a_[k].float() - b_[k].float()).abs().max().item() for k in a_ if k in b_)
     print(f"same weights as peft's merge: max |diff| = {diff:.3g} over {len(set(a_) & set(b_))} tensors")
-    Path('bench/merge-memory-results.json').write_text(json.dumps(dict(results=res, max_abs_diff=diff, shards=len(shards)), indent=1))
+    Path('bench/results/merge-memory.json').write_text(json.dumps(dict(results=res, max_abs_diff=diff, shards=len(shards)), indent=1))
 
 if __name__ == '__main__': main()

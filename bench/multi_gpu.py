@@ -36,7 +36,8 @@ def main():
                      ('zero3', dict(deepspeed=str(WORK/'ds'/'zero3_bf16.json')))]:
         t0 = time.time()
         try:
-            r = launch(load_config(tiny_cfg(name, **kw), warn=False), mode='accelerate', num_processes=a.gpus, log=None)
+            with open(OUT.parent/f'{name}.log', 'w') as lf:   # each run's full output, for the root cause of a failure
+                r = launch(load_config(tiny_cfg(name, **kw), warn=False), mode='accelerate', num_processes=a.gpus, log=lf.write)
             dj = json.loads((WORK/'mg'/name/'distributed.json').read_text())
             merged = merge_lora(r.cfg, log=None)
             from transformers import AutoModelForCausalLM
@@ -51,7 +52,7 @@ def main():
                  sequence_len=4096, sample_packing=True, micro_batch_size=2, max_steps=16, learning_rate=1e-4, lr_scheduler='constant',
                  bf16=True, logging_steps=2, save_strategy='no', output_dir=str(WORK/'mg'/'ddp-8b'), dataset_prepared_path=str(WORK/'prep'))
         try:
-            r = launch(load_config(c, warn=False), mode='accelerate', num_processes=a.gpus, log=None)
+            with open(OUT.parent/'ddp-8b.log', 'w') as lf: r = launch(load_config(c, warn=False), mode='accelerate', num_processes=a.gpus, log=lf.write)
             rows = [m for m in r.metrics if 'loss' in m]; s0 = next(m for m in rows if m['step'] >= 4)
             tps = (rows[-1]['tokens'] - s0['tokens']) / (rows[-1]['elapsed_s'] - s0['elapsed_s'])
             dj = json.loads((WORK/'mg'/'ddp-8b'/'distributed.json').read_text())
