@@ -11,3 +11,15 @@ def root(): return ROOT
 def venv_bin():
     "The folder holding the `ftkit` and `nbdev-*` commands of this environment."
     return Path(sys.executable).parent
+
+CHROMIUM = os.environ.get('FTKIT_CHROMIUM', '/usr/bin/chromium')
+
+@pytest.fixture(scope='session')
+def browser():
+    "One headless chromium for every browser test (Debian's, through Playwright; no browser download)."
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                               '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'])
+        yield b
+        b.close()

@@ -8,7 +8,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT/'tests'/'browser'
 SHOTS = ROOT/'docs'/'images'
-CHROMIUM = os.environ.get('FTKIT_CHROMIUM', '/usr/bin/chromium')
 
 def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
@@ -29,14 +28,6 @@ def voila(tmp_path_factory):
     yield base
     p.terminate(); p.wait(10)
 
-@pytest.fixture(scope='session')
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-                               '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'])
-        yield b
-        b.close()
 
 def test_inspector_in_the_browser(voila, browser):
     page = browser.new_page(viewport={'width': 1400, 'height': 900})
