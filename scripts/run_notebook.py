@@ -9,7 +9,9 @@ from nbclient import NotebookClient
 def main(src, dst, timeout=1800):
     nb = nbformat.read(src, as_version=4)
     t0 = time.time()
-    NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': '.'}}).execute()
+    from jupyter_client.manager import KernelManager
+    km = KernelManager(kernel_name='python3', transport='ipc')   # a local socket file: nothing listens on TCP
+    NotebookClient(nb, km=km, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': '.'}}).execute()
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dst)
     for c in nb.cells:   # echo the text outputs, so a terminal shows what the notebook shows
