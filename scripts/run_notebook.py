@@ -11,7 +11,9 @@ def main(src, dst, timeout=1800):
     t0 = time.time()
     from jupyter_client.manager import KernelManager
     km = KernelManager(kernel_name='python3', transport='ipc')   # a local socket file: nothing listens on TCP
-    NotebookClient(nb, km=km, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': '.'}}).execute()
+    try: NotebookClient(nb, km=km, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': '.'}}).execute()
+    finally:
+        if km.has_kernel: km.shutdown_kernel(now=False)
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dst)
     for c in nb.cells:   # echo the text outputs, so a terminal shows what the notebook shows
