@@ -122,13 +122,16 @@ def main():
     import nbformat
     from markdown_it import MarkdownIt
     md = MarkdownIt('commonmark').enable('table')
-    out = Path(a.out); shutil.rmtree(out, ignore_errors=True); (out/'tutorials').mkdir(parents=True)
+    out = Path(a.out); shutil.rmtree(out, ignore_errors=True)
+    for sub in ('tutorials', 'methods'): (out/sub).mkdir(parents=True)
     if (ROOT/'docs'/'images').exists(): shutil.copytree(ROOT/'docs'/'images', out/'images')
-    chapters = sorted(p for p in NBS.glob('[0-9]*.ipynb'))
+    chapters = sorted(NBS.glob('[0-9]*.ipynb'))
+    methods = sorted((NBS/'methods').glob('*.ipynb'))   # one chapter per training method
     tutorials = sorted((NBS/'tutorials').glob('*.ipynb'))
     others = [NBS/'troubleshooting.ipynb']
     pages = [(NBS/'index.ipynb', 'index.html')] + [(p, f"tutorials/{p.stem}.html") for p in tutorials] + \
-            [(p, f"{p.stem}.html") for p in chapters] + [(p, f"{p.stem}.html") for p in others]
+            [(p, f"{p.stem}.html") for p in chapters] + [(p, f"methods/{p.stem}.html") for p in methods] + \
+            [(p, f"{p.stem}.html") for p in others]
     nbs = {p: nbformat.read(p, as_version=4) for p, _ in pages}
     titles = {p: title_of(nbs[p], p).replace('`', '') for p, _ in pages}
     def nav(here):
@@ -138,12 +141,13 @@ def main():
                 "<h2>Tutorials</h2>" + ''.join(link(p, h) for p, h in pages if h.startswith('tutorials/')) +
                 "<h2>Guides</h2>" + ''.join(link(p, h) for p, h in pages if p in others) +
                 f"<a href='{up}api.html' class='{'here' if here == 'api.html' else ''}'>API reference</a>"
-                "<h2>Chapters</h2>" + ''.join(link(p, h) for p, h in pages if p in chapters) + "</nav>")
+                "<h2>Chapters</h2>" + ''.join(link(p, h) for p, h in pages if p in chapters) +
+                "<h2>Training methods</h2>" + ''.join(link(p, h) for p, h in pages if p in methods) + "</nav>")
     t0 = time.time(); modules = []
     for p, h in pages:
         nb = nbs[p]
         m = next((re.search(r'#\|\s*default_exp\s+(\S+)', c.source) for c in nb.cells if 'default_exp' in c.source), None)
-        if m: modules.append(('ftkit' if m.group(1) == '__init__' else f"ftkit.{m.group(1)}", h))
+        if m: modules.append((('ftkit.' + m.group(1)).removesuffix('.__init__'), h))
         skipped = set()
         if not a.no_execute and (not a.only or a.only in p.name):
             t = time.time(); skipped = execute(nb, p); print(f"  executed {p.relative_to(ROOT)} in {time.time() - t:.0f}s", flush=True)

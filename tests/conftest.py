@@ -23,3 +23,10 @@ def browser():
                                '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'])
         yield b
         b.close()
+
+@pytest.fixture(scope='session')
+def shots(tmp_path_factory):
+    "Where the browser tests save their screenshots: a temporary folder, or `$FTKIT_SCREENSHOTS` (docs/images, by scripts/screenshots.sh)."
+    d = Path(os.environ['FTKIT_SCREENSHOTS']) if os.environ.get('FTKIT_SCREENSHOTS') else tmp_path_factory.mktemp('screenshots')
+    d.mkdir(parents=True, exist_ok=True)
+    return d

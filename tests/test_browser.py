@@ -1,13 +1,13 @@
 """The notebook UI in a real browser: Voila serves test notebooks offline, Playwright drives Debian's
-chromium (`executable_path`, no browser download). One browser session serves every test. Screenshots
-land in docs/images for the documentation."""
+chromium (`executable_path`, no browser download). One browser session serves every test. Screenshots go
+to a temporary folder; `bash scripts/screenshots.sh` runs these tests with `FTKIT_SCREENSHOTS=docs/images`
+to refresh the documentation's images."""
 import os, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT/'tests'/'browser'
-SHOTS = ROOT/'docs'/'images'
 
 def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
@@ -16,7 +16,7 @@ def _free_port():
 def voila(tmp_path_factory):
     work = tmp_path_factory.mktemp('voila')
     port = _free_port()
-    env = dict(os.environ, FTKIT_TEST_PREP=str(work/'prep'), FTKIT_TEST_OUT=str(work/'live'))
+    env = dict(os.environ, FTKIT_TEST_PREP=str(work/'prep'), FTKIT_TEST_OUT='outputs/live', FTKIT_TEST_WORK=str(work))
     p = subprocess.Popen([sys.executable, '-m', 'voila', '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
                           '--VoilaConfiguration.file_allowlist=[".*"]', str(PAGES)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(work))
@@ -29,7 +29,7 @@ def voila(tmp_path_factory):
     p.terminate(); p.wait(10)
 
 
-def test_inspector_in_the_browser(voila, browser):
+def test_inspector_in_the_browser(voila, browser, shots):
     page = browser.new_page(viewport={'width': 1400, 'height': 900})
     page.goto(voila + '/voila/render/inspector.ipynb', timeout=180_000)
     page.wait_for_selector('.ft-tokens .ft-trained', timeout=180_000)
@@ -41,11 +41,10 @@ def test_inspector_in_the_browser(voila, browser):
     page.get_by_role('button', name='next ▶').click()
     page.wait_for_function("b => document.querySelector('.ft-tokens').innerText !== b", arg=before, timeout=30_000)
     assert 'example 1' in page.content()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS/'inspector.png'), full_page=True)
+    page.screenshot(path=str(shots/'inspector.png'), full_page=True)
     page.close()
 
-def test_live_view_in_the_browser(voila, browser):
+def test_live_view_in_the_browser(voila, browser, shots):
     page = browser.new_page(viewport={'width': 1200, 'height': 700})
     page.goto(voila + '/voila/render/liveview.ipynb', timeout=300_000)
     page.wait_for_selector('.ftkit-live', timeout=300_000)
@@ -53,5 +52,6 @@ def test_live_view_in_the_browser(voila, browser):
     live = page.locator('.ftkit-live')
     text = live.inner_text()
     assert 'loss' in text and 'eval' in text and live.locator('svg polyline').count() >= 2 and live.locator('svg circle').count() >= 1
-    live.screenshot(path=str(SHOTS/'live-view.png'))
+    assert 'done: outputs/live' in text
+    live.screenshot(path=str(shots/'live-view.png'))
     page.close()

@@ -60,8 +60,10 @@ def test_interrupting_a_multi_process_run_from_the_kernel(tmp_path):
         time.sleep(1)
         assert ftkit_procs(str(out)) == [], ftkit_procs(str(out))
         assert list(out.glob('checkpoint-*')), "no checkpoint after the interrupt"
-        ok = kc.execute_interactive("print(r.interrupted)", timeout=30)
-        assert ok['content']['status'] == 'ok'
+        said = []
+        ok = kc.execute_interactive("print(type(r).__name__, r.interrupted, r.steps > 0)", timeout=30,
+                                    output_hook=lambda m: said.append(m['content'].get('text', '')) if m['msg_type'] == 'stream' else None)
+        assert ok['content']['status'] == 'ok' and ''.join(said).split() == ['TrainResult', 'SIGINT', 'True'], said
     finally:
         kc.stop_channels(); km.shutdown_kernel(now=True)
 

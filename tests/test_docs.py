@@ -15,7 +15,7 @@ def site(tmp_path_factory):
 
 def test_site_pages(site):
     names = {p.relative_to(site).as_posix() for p in site.rglob('*.html')}
-    assert {'index.html', 'api.html', 'troubleshooting.html', 'tutorials/01_quickstart.html', 'tutorials/07_from_axolotl.html', '03_data.html'} <= names
+    assert {'index.html', 'api.html', 'troubleshooting.html', 'tutorials/01_quickstart.html', 'tutorials/07_from_axolotl.html', '06_data.html', 'methods/01_sft.html'} <= names
     assert len([n for n in names if n.startswith('tutorials/')]) == 7
     quick = (site/'tutorials'/'01_quickstart.html').read_text()
     assert 'ftkit run' in quick and 'ftkit-live' in quick and 'done:' in quick        # executed: the run's summary and the live view's final state
@@ -23,7 +23,7 @@ def test_site_pages(site):
     assert 'load_config(' in api and 'merge_lora(' in api and 'ftkit.inspector' in api
     assert (site/'images'/'live-view.png').exists() and "src='images/live-view.png'" in (site/'index.html').read_text().replace('"', "'")
 
-def test_site_in_the_browser(site, browser):
+def test_site_in_the_browser(site, browser, shots):
     page = browser.new_page(viewport={'width': 1300, 'height': 900})
     page.goto((site/'index.html').as_uri())
     assert page.locator('main h1').first.inner_text() == 'ftkit'
@@ -32,5 +32,5 @@ def test_site_in_the_browser(site, browser):
     page.wait_for_load_state()
     assert 'Quick start' in page.locator('main h1').first.inner_text()
     assert page.locator('.ftkit-live svg polyline').count() >= 2 and page.locator('.cell-in').count() >= 5
-    page.screenshot(path=str(ROOT/'docs'/'images'/'docs-quickstart.png'))
+    page.screenshot(path=str(shots/'docs-quickstart.png'))
     page.close()

@@ -11,7 +11,7 @@ import pytest
 from ftkit.config import load_config
 from ftkit.data import row_tokenizer
 from ftkit.errors import DataError
-from ftkit.model import load_tokenizer
+from ftkit.tokenizer import load_tokenizer
 
 GOLDEN = Path(__file__).parent/'data'/'golden'
 CASES = sorted(GOLDEN.glob('*.json'))

@@ -3,7 +3,8 @@ resume, divergence, early stopping, full fine-tuning, continuing an adapter."""
 import json, os, signal, subprocess, sys
 from pathlib import Path
 import pytest, torch
-from ftkit.training import train, TrainingStopped, latest_checkpoint
+from ftkit.training import train, TrainingStopped
+from ftkit.files import latest_checkpoint
 from ftkit.tiny import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def test_padding_free_batch_gives_the_padded_loss():
     from ftkit.packing import Collator
     from ftkit.config import load_config
     from ftkit.data import prepare_dataset
-    from ftkit.model import load_tokenizer
+    from ftkit.tokenizer import load_tokenizer
     cfg = load_config(base(Path('/tmp')), warn=False)
     tok = load_tokenizer(cfg)
     dd, _ = prepare_dataset(cfg, tok, log=None)
@@ -65,10 +66,10 @@ def test_interrupt_then_resume_matches_an_uninterrupted_run(tmp_path, monkeypatc
     class Kill(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
             if state.global_step == 6: os.kill(os.getpid(), signal.SIGINT)
-    orig = T.make_guard_callback
-    monkeypatch.setattr(T, 'make_guard_callback', lambda cfg: _chain(orig(cfg), Kill()))
+    orig = T.guard_callback
+    monkeypatch.setattr(T, 'guard_callback', lambda cfg: _chain(orig(cfg), Kill()))
     part = train(base(tmp_path, max_steps=16, output_dir=str(tmp_path/'int')), log=None)
-    monkeypatch.setattr(T, 'make_guard_callback', orig)
+    monkeypatch.setattr(T, 'guard_callback', orig)
     assert part.interrupted == 'SIGINT' and latest_checkpoint(tmp_path/'int').endswith('checkpoint-6')
     assert not (tmp_path/'int'/'adapter_model.safetensors').exists()
     rest = train(base(tmp_path, max_steps=16, output_dir=str(tmp_path/'int'), auto_resume_from_checkpoints=True), log=None)
