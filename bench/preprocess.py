@@ -10,57 +10,90 @@ Each tool prepares each set from an empty cache in a fresh process with the same
 processes, as `ftkit preprocess` / `axolotl preprocess` would (load, tokenize and label, filter, save).
 Prints rows/s, tokens/s and peak resident memory (the main process and the largest worker), and writes
 the table as JSON."""
+
 import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
+
 
 def _hwm_mb():
     "Peak resident memory of this process (VmHWM): unlike ru_maxrss it does not carry over the parent's peak across fork+exec."
     for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) / 1024
     return 0.0
 
+
 HERE = Path(__file__).resolve().parent
+
 
 def _peak_mb():
     me = _hwm_mb()
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return round(me), round(kids)
 
+
 def run_ftkit(cfg_path):
     "Runs inside a fresh process: prepare the dataset of `cfg_path` with ftkit; print one JSON line."
     t0 = time.time()
-    import datasets, transformers        # imported before the clock starts, as the peer's are
+    import datasets, transformers  # imported before the clock starts, as the peer's are
     from ftkit.data import preprocess
+
     t1 = time.time()
     dd, stats = preprocess(cfg_path, log=None)
     t2 = time.time()
-    print(json.dumps(dict(rows_in=stats['rows_in'], rows_out=stats['rows_out'], tokens=stats['tokens'],
-                          seconds=round(t2 - t1, 2), import_s=round(t1 - t0, 2), peak_mb=_peak_mb())))
+    print(
+        json.dumps(
+            dict(
+                rows_in=stats['rows_in'],
+                rows_out=stats['rows_out'],
+                tokens=stats['tokens'],
+                seconds=round(t2 - t1, 2),
+                import_s=round(t1 - t0, 2),
+                peak_mb=_peak_mb(),
+            )
+        )
+    )
+
 
 def long_chats(n, seed, turns=8):
     "Conversations of `turns` exchanges (one system prompt, then user/assistant pairs), like real multi-turn chat data."
     from ftkit.tiny import sample_rows
+
     base = sample_rows('chat', n=n * turns, seed=seed)
     out = []
     for i in range(n):
-        msgs = [m for c in base[i*turns:(i+1)*turns] for m in c['messages'] if m['role'] != 'system']
+        msgs = [m for c in base[i * turns : (i + 1) * turns] for m in c['messages'] if m['role'] != 'system']
         out.append(dict(messages=[dict(role='system', content='You are a helpful assistant.')] + msgs))
     return out
 
+
 def make_sets(work, sizes):
     from ftkit.tiny import sample_rows, write_jsonl
+
     out = {}
     for kind, n in sizes:
-        p = work/f"{kind}-{n}.jsonl"
-        if not p.exists(): write_jsonl(long_chats(n, 99) if kind == 'longchat' else sample_rows(kind, n=n, seed=1234 + n), p)
+        p = work / f"{kind}-{n}.jsonl"
+        if not p.exists():
+            write_jsonl(long_chats(n, 99) if kind == 'longchat' else sample_rows(kind, n=n, seed=1234 + n), p)
         out[(kind, n)] = p
     return out
 
+
 def config_for(data, kind, tok_dir, prep, nproc):
     t = 'alpaca' if kind == 'alpaca' else 'chat_template'
-    return dict(base_model=str(tok_dir), learning_rate=1e-4, sequence_len=2048, dataset_num_proc=nproc,
-                dataset_prepared_path=str(prep), output_dir=str(prep/'out'), micro_batch_size=1, gradient_accumulation_steps=1,
-                special_tokens=dict(pad_token='<|finetune_right_pad_id|>'), datasets=[dict(path=str(data), type=t)])
+    return dict(
+        base_model=str(tok_dir),
+        learning_rate=1e-4,
+        sequence_len=2048,
+        dataset_num_proc=nproc,
+        dataset_prepared_path=str(prep),
+        output_dir=str(prep / 'out'),
+        micro_batch_size=1,
+        gradient_accumulation_steps=1,
+        special_tokens=dict(pad_token='<|finetune_right_pad_id|>'),
+        datasets=[dict(path=str(data), type=t)],
+    )
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -71,42 +104,72 @@ def main():
     ap.add_argument('--json', default='bench/preprocess-results.json')
     ap.add_argument('--_run', nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a._run: return run_ftkit(a._run[1])
+    if a._run:
+        return run_ftkit(a._run[1])
     import yaml
     from ftkit.tiny import tiny_model
+
     tok_dir = tiny_model('llama')
     work = Path(a.workdir or tempfile.mkdtemp(prefix='ftkit-bench-'))
     sizes = [(s.split(':')[0], int(s.split(':')[1])) for s in a.sizes.split(',')]
     sets = make_sets(work, sizes)
     tools = [('ftkit', [sys.executable, __file__, '--_run', 'ftkit'])]
-    if a.axolotl_python: tools.append(('axolotl', [a.axolotl_python, str(HERE/'axolotl_preprocess.py')]))
+    if a.axolotl_python:
+        tools.append(('axolotl', [a.axolotl_python, str(HERE / 'axolotl_preprocess.py')]))
     results = []
     for (kind, n), data in sets.items():
         for name, cmd in tools:
-            prep = work/f"prep-{name}-{kind}-{n}"
-            shutil.rmtree(prep, ignore_errors=True); prep.mkdir()
-            cfg = prep/'cfg.yml'; cfg.write_text(yaml.safe_dump(config_for(data, kind, tok_dir, prep, a.num_proc)))
-            env = dict(os.environ, HF_DATASETS_CACHE=str(prep/'hf-cache'), HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1',
-                       TOKENIZERS_PARALLELISM='false', AXOLOTL_DO_NOT_TRACK='1', DO_NOT_TRACK='1')
+            prep = work / f"prep-{name}-{kind}-{n}"
+            shutil.rmtree(prep, ignore_errors=True)
+            prep.mkdir()
+            cfg = prep / 'cfg.yml'
+            cfg.write_text(yaml.safe_dump(config_for(data, kind, tok_dir, prep, a.num_proc)))
+            env = dict(
+                os.environ,
+                HF_DATASETS_CACHE=str(prep / 'hf-cache'),
+                HF_HUB_OFFLINE='1',
+                HF_DATASETS_OFFLINE='1',
+                TOKENIZERS_PARALLELISM='false',
+                AXOLOTL_DO_NOT_TRACK='1',
+                DO_NOT_TRACK='1',
+            )
             t0 = time.time()
             r = subprocess.run(cmd + [str(cfg)], capture_output=True, text=True, env=env)
             wall = time.time() - t0
             if r.returncode != 0:
-                print(f"{name} failed on {kind} {n}:\n{r.stderr[-3000:]}", file=sys.stderr); continue
+                print(f"{name} failed on {kind} {n}:\n{r.stderr[-3000:]}", file=sys.stderr)
+                continue
             m = json.loads(r.stdout.strip().splitlines()[-1])
-            row = dict(tool=name, data=f"{kind} {n:,}", rows=m['rows_in'], kept=m['rows_out'], tokens=m['tokens'], seconds=m['seconds'],
-                       wall_s=round(wall, 1), rows_per_s=round(m['rows_in'] / m['seconds']), tokens_per_s=round(m['tokens'] / m['seconds']),
-                       peak_main_mb=m['peak_mb'][0], peak_worker_mb=m['peak_mb'][1])
+            row = dict(
+                tool=name,
+                data=f"{kind} {n:,}",
+                rows=m['rows_in'],
+                kept=m['rows_out'],
+                tokens=m['tokens'],
+                seconds=m['seconds'],
+                wall_s=round(wall, 1),
+                rows_per_s=round(m['rows_in'] / m['seconds']),
+                tokens_per_s=round(m['tokens'] / m['seconds']),
+                peak_main_mb=m['peak_mb'][0],
+                peak_worker_mb=m['peak_mb'][1],
+            )
             results.append(row)
-            print(f"{row['tool']:<8} {row['data']:<14} {row['seconds']:>7.1f}s  {row['rows_per_s']:>8,} rows/s  {row['tokens_per_s']:>10,} tok/s"
-                  f"  peak {row['peak_main_mb']:>5} MB main, {row['peak_worker_mb']:>5} MB worker", flush=True)
+            print(
+                f"{row['tool']:<8} {row['data']:<14} {row['seconds']:>7.1f}s  {row['rows_per_s']:>8,} rows/s  {row['tokens_per_s']:>10,} tok/s"
+                f"  peak {row['peak_main_mb']:>5} MB main, {row['peak_worker_mb']:>5} MB worker",
+                flush=True,
+            )
     by = {(r['tool'], r['data']): r for r in results}
     print(f"\nnum_proc {a.num_proc}; tokenizer: ftkit tiny Llama; sequence_len 2048")
     for (tool, data), r in by.items():
         if tool == 'ftkit' and ('axolotl', data) in by:
             p = by[('axolotl', data)]
-            print(f"{data}: ftkit {r['rows_per_s'] / p['rows_per_s']:.1f}x Axolotl's rows/s, peak memory {r['peak_main_mb']} vs {p['peak_main_mb']} MB")
+            print(
+                f"{data}: ftkit {r['rows_per_s'] / p['rows_per_s']:.1f}x Axolotl's rows/s, peak memory {r['peak_main_mb']} vs {p['peak_main_mb']} MB"
+            )
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(dict(num_proc=a.num_proc, results=results), indent=1))
 
-if __name__ == '__main__': main()
+
+if __name__ == '__main__':
+    main()

@@ -11,25 +11,43 @@ __all__ = []
 __version__ = "0.1.0"
 
 # %% ../nbs/20_api.ipynb #337842b0
-_EXPORTS = dict(train='ftkit.training', plan='ftkit.training', launch='ftkit.launch', preprocess='ftkit.data',
-                inspect='ftkit.inspector', merge_lora='ftkit.merge', load_config='ftkit.config', Config='ftkit.config',
-                TrainResult='ftkit.results', FtkitError='ftkit.errors', load_ipython_extension='ftkit.magics')
+_EXPORTS = dict(
+    train='ftkit.training',
+    plan='ftkit.training',
+    launch='ftkit.launch',
+    preprocess='ftkit.data',
+    inspect='ftkit.inspector',
+    merge_lora='ftkit.merge',
+    load_config='ftkit.config',
+    Config='ftkit.config',
+    TrainResult='ftkit.results',
+    FtkitError='ftkit.errors',
+    load_ipython_extension='ftkit.magics',
+)
 __all__ = list(_EXPORTS)
+
 
 def __getattr__(name):
     "Import a public name of ftkit on first use."
-    if name not in _EXPORTS: raise AttributeError(f"module 'ftkit' has no attribute {name!r}")
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ftkit' has no attribute {name!r}")
     import importlib
+
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value
     return value
 
-def __dir__(): return sorted(set(globals()) | set(_EXPORTS))
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
 
 # %% ../nbs/20_api.ipynb #d19d1aca
 def _notebook_chat(run, **kw):
     from ftkit.chat import chat
+
     return chat(run, **kw)
 
+
 from . import results as _results
+
 _results.FRONTENDS.setdefault('chat', _notebook_chat)

@@ -15,55 +15,80 @@ __all__ = ['ChatWidget', 'chat']
 # %% ../nbs/19_chat.ipynb #996cf1eb
 class ChatWidget:
     "A chat with `model` in the notebook; `send(text)` does what pressing Enter does."
-    def __init__(self, model, tok, system:str=None, max_new_tokens:int=256, **gen_kw):
+
+    def __init__(self, model, tok, system: str = None, max_new_tokens: int = 256, **gen_kw):
         import ipywidgets as W
+
         self.model, self.tok, self.max_new_tokens, self.gen_kw = model, tok, max_new_tokens, gen_kw
         self.messages = [dict(role='system', content=system)] if system else []
         self.log = W.HTML(self._html())
-        self.box = W.Text(placeholder='Type a message and press Enter', continuous_update=False, layout=W.Layout(width='520px'))
+        self.box = W.Text(
+            placeholder='Type a message and press Enter', continuous_update=False, layout=W.Layout(width='520px')
+        )
         self.send_btn, self.clear_btn = W.Button(description='send'), W.Button(description='clear')
         self.box.observe(lambda c: c['new'] and self.send(c['new']), names='value')
         self.send_btn.on_click(lambda _: self.box.value and self.send(self.box.value))
         self.clear_btn.on_click(lambda _: self.clear())
         self.root = W.VBox([self.log, W.HBox([self.box, self.send_btn, self.clear_btn])])
 
-    def _html(self, partial:str=None) -> str:
+    def _html(self, partial: str = None) -> str:
         rows = []
         for m in self.messages + ([dict(role='assistant', content=partial + ' ▍')] if partial is not None else []):
-            who, bg = {'user': ('you', '#eef4ff'), 'assistant': ('model', '#f2fbef'), 'system': ('system', '#f5f5f5')}.get(m['role'], (m['role'], '#fff'))
-            rows.append(f"<div class='ft-msg ft-{m['role']}' style='background:{bg};padding:4px 8px;margin:3px 0;border-radius:6px;white-space:pre-wrap'>"
-                        f"<b>{who}</b>: {html.escape(m['content'])}</div>")
+            who, bg = {
+                'user': ('you', '#eef4ff'),
+                'assistant': ('model', '#f2fbef'),
+                'system': ('system', '#f5f5f5'),
+            }.get(m['role'], (m['role'], '#fff'))
+            rows.append(
+                f"<div class='ft-msg ft-{m['role']}' style='background:{bg};padding:4px 8px;margin:3px 0;border-radius:6px;white-space:pre-wrap'>"
+                f"<b>{who}</b>: {html.escape(m['content'])}</div>"
+            )
         return f"<div class='ft-chat' style='font:13px sans-serif;max-width:720px'>{''.join(rows) or '<i>say something</i>'}</div>"
 
-    def send(self, text:str) -> str:
+    def send(self, text: str) -> str:
         "Send a user message; the reply streams into the view and is returned."
         self.box.value = ''
         self.messages.append(dict(role='user', content=text))
         self.log.value = self._html('')
-        reply = stream_reply(self.model, self.tok, self.messages, self.max_new_tokens,
-                             on_text=lambda t: setattr(self.log, 'value', self._html(t)), **self.gen_kw)
+        reply = stream_reply(
+            self.model,
+            self.tok,
+            self.messages,
+            self.max_new_tokens,
+            on_text=lambda t: setattr(self.log, 'value', self._html(t)),
+            **self.gen_kw,
+        )
         self.messages.append(dict(role='assistant', content=reply.strip()))
         self.log.value = self._html()
         return reply
 
     def clear(self):
         "Start a new conversation (the system prompt stays)."
-        self.messages = [m for m in self.messages if m['role'] == 'system']; self.log.value = self._html()
+        self.messages = [m for m in self.messages if m['role'] == 'system']
+        self.log.value = self._html()
 
     def _ipython_display_(self):
         from IPython.display import display
+
         display(self.root)
 
-def chat(src,                 # A `TrainResult`, a config, or a run folder holding `config.yaml`
-         lora_model_dir=None, # The adapter folder (default: the run's)
-         system:str=None,     # A system prompt
-         **kw) -> ChatWidget:
+
+def chat(
+    src,  # A `TrainResult`, a config, or a run folder holding `config.yaml`
+    lora_model_dir=None,  # The adapter folder (default: the run's)
+    system: str = None,  # A system prompt
+    **kw,
+) -> ChatWidget:
     "Open a chat with a trained model: a `TrainResult`, a config, or a run folder holding `config.yaml`."
     from pathlib import Path
     from ftkit.config import Config, load_config
-    if hasattr(src, 'model') and hasattr(src, 'tokenizer'): return ChatWidget(src.model, src.tokenizer, system, **kw)
-    if isinstance(src, (str, Path)) and Path(src).is_dir(): src = Path(src)/'config.yaml'
+
+    if hasattr(src, 'model') and hasattr(src, 'tokenizer'):
+        return ChatWidget(src.model, src.tokenizer, system, **kw)
+    if isinstance(src, (str, Path)) and Path(src).is_dir():
+        src = Path(src) / 'config.yaml'
     cfg = src if isinstance(src, Config) else load_config(src, warn=False)
     from ftkit.infer import load_for_inference
+
     model, tok = load_for_inference(cfg, lora_model_dir)
     return ChatWidget(model, tok, system, **kw)

@@ -13,17 +13,32 @@ from .errors import user_errors, FtkitError
 __all__ = ['DEMO', 'main']
 
 # %% ../nbs/16_cli.ipynb #db696ecc
-DEMO = dict(base_model='ftkit:tiny-llama', adapter='lora', lora_r=16, lora_alpha=32, lora_target_linear=True,
-            datasets=[dict(path='ftkit:samples/chat', type='chat_template')], val_set_size=0.05, evals_per_epoch=2,
-            sequence_len=512, micro_batch_size=8, num_epochs=3, learning_rate=5e-3, logging_steps=5)
+DEMO = dict(
+    base_model='ftkit:tiny-llama',
+    adapter='lora',
+    lora_r=16,
+    lora_alpha=32,
+    lora_target_linear=True,
+    datasets=[dict(path='ftkit:samples/chat', type='chat_template')],
+    val_set_size=0.05,
+    evals_per_epoch=2,
+    sequence_len=512,
+    micro_batch_size=8,
+    num_epochs=3,
+    learning_rate=5e-3,
+    logging_steps=5,
+)
+
 
 def _parser():
     p = argparse.ArgumentParser(prog='ftkit', description="Fine-tune LLMs from one Axolotl-compatible YAML file.")
     sub = p.add_subparsers(dest='verb', required=True, metavar='VERB')
+
     def verb(name, help):
         s = sub.add_parser(name, help=help, description=help)
         s.add_argument('config', help="YAML config file")
         return s
+
     verb('train', "Fine-tune as the config says; write the run to output_dir.")
     verb('preprocess', "Tokenize and label the datasets; print a summary.")
     verb('validate', "Check the config and print it resolved, with defaults filled in.")
@@ -35,12 +50,18 @@ def _parser():
     i.add_argument('--lora-model-dir', help="Folder holding the adapter (default: output_dir)")
     i.add_argument('--prompt', help="The prompt (default: read prompts from stdin, one per line)")
     i.add_argument('--max-new-tokens', type=int, default=128)
-    i.add_argument('--gradio', action='store_true', help="Open a chat in the browser with Gradio (needs `pip install gradio`)")
-    dm = sub.add_parser('demo', help="A one-minute fine-tune of the tiny model on the bundled chat data, offline (no config needed).")
+    i.add_argument(
+        '--gradio', action='store_true', help="Open a chat in the browser with Gradio (needs `pip install gradio`)"
+    )
+    dm = sub.add_parser(
+        'demo', help="A one-minute fine-tune of the tiny model on the bundled chat data, offline (no config needed)."
+    )
     dm.add_argument('--out', default='outputs/demo', help="Run folder (default outputs/demo)")
     f = sub.add_parser('fetch', help="Write ftkit's ready-made files, e.g. `ftkit fetch deepspeed_configs [DIR]`.")
-    f.add_argument('what', choices=['deepspeed_configs']); f.add_argument('dest', nargs='?', default=None)
+    f.add_argument('what', choices=['deepspeed_configs'])
+    f.add_argument('dest', nargs='?', default=None)
     return p
+
 
 def main(argv=None):
     "Entry point of the `ftkit` command."
@@ -49,36 +70,50 @@ def main(argv=None):
     with user_errors():
         if args.verb == 'fetch':
             from ftkit.launch import fetch
-            fetch(args.what, args.dest); return 0
+
+            fetch(args.what, args.dest)
+            return 0
         if args.verb == 'demo':
             from ftkit.training import train
+
             res = train(dict(DEMO, output_dir=args.out, dataset_prepared_path=f"{args.out}/prepared"))
-            for q in ("What is the capital of Peru?", "What is 7 plus 5?"): print(f"> {q}\n{res.generate(q, max_new_tokens=24)}")
+            for q in ("What is the capital of Peru?", "What is 7 plus 5?"):
+                print(f"> {q}\n{res.generate(q, max_new_tokens=24)}")
             return 0
         from ftkit.config import load_config, parse_overrides, dump_config
+
         cfg = load_config(args.config, parse_overrides(rest))
         if args.verb == 'validate':
             from ftkit.config import validate_report
+
             print(validate_report(cfg), end='')
             return 0
         if args.verb == 'train':
             from ftkit.training import train
+
             train(cfg)
         elif args.verb == 'preprocess':
             from ftkit.data import preprocess
+
             preprocess(cfg)
         elif args.verb == 'merge-lora':
             from ftkit.merge import merge_lora
+
             merge_lora(cfg, lora_model_dir=args.lora_model_dir, out=args.out, cpu=args.cpu)
         elif args.verb == 'inference':
             from ftkit.infer import load_for_inference, generate, serve_gradio
-            if args.gradio: serve_gradio(None, None, check_only=True)
+
+            if args.gradio:
+                serve_gradio(None, None, check_only=True)
             model, tok = load_for_inference(cfg, args.lora_model_dir)
-            if args.gradio: return serve_gradio(model, tok, max_new_tokens=args.max_new_tokens)
+            if args.gradio:
+                return serve_gradio(model, tok, max_new_tokens=args.max_new_tokens)
             prompts = [args.prompt] if args.prompt else (l.rstrip('\n') for l in sys.stdin)
             for p in prompts:
-                if p.strip(): print(generate(model, tok, p, max_new_tokens=args.max_new_tokens), flush=True)
+                if p.strip():
+                    print(generate(model, tok, p, max_new_tokens=args.max_new_tokens), flush=True)
     return 0
 
 # %% ../nbs/16_cli.ipynb #6da3e3ca
-if __name__ == '__main__': sys.exit(main())
+if __name__ == '__main__':
+    sys.exit(main())

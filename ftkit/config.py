@@ -24,108 +24,194 @@ __all__ = ['HF_OPTIMIZERS', 'AXOLOTL_ONLY_OPTIMIZERS', 'LR_SCHEDULERS', 'AXOLOTL
 class _PosLoader(yaml.SafeLoader):
     "A safe loader that records the line of each key path and refuses duplicate keys."
 
+
 def _walk(node, path, pos, problems, loader):
     if isinstance(node, yaml.MappingNode):
         seen = {}
-        for k,v in node.value:
+        for k, v in node.value:
             key = loader.construct_object(k, deep=True)
             p = path + (key,)
             if key in seen:
-                problems.append(f"line {k.start_mark.line+1}: `{_fmt_path(p)}` appears twice (first on line {seen[key]}); keep one")
-            seen[key] = k.start_mark.line+1
-            pos[p] = (k.start_mark.line+1, k.start_mark.column+1)
+                problems.append(
+                    f"line {k.start_mark.line + 1}: `{_fmt_path(p)}` appears twice (first on line {seen[key]}); keep one"
+                )
+            seen[key] = k.start_mark.line + 1
+            pos[p] = (k.start_mark.line + 1, k.start_mark.column + 1)
             _walk(v, p, pos, problems, loader)
     elif isinstance(node, yaml.SequenceNode):
-        for i,v in enumerate(node.value):
-            pos[path + (i,)] = (v.start_mark.line+1, v.start_mark.column+1)
+        for i, v in enumerate(node.value):
+            pos[path + (i,)] = (v.start_mark.line + 1, v.start_mark.column + 1)
             _walk(v, path + (i,), pos, problems, loader)
 
-def _fmt_path(p): return ''.join(f"[{k}]" if isinstance(k, int) else (f".{k}" if i else str(k)) for i,k in enumerate(p))
 
-_UNCLOSED = {'while parsing a flow sequence': "this `[` list is never closed with `]`",
-             'while parsing a flow mapping': "this `{` mapping is never closed with `}`",
-             'while scanning a quoted scalar': "this quoted string is never closed"}
+def _fmt_path(p):
+    return ''.join(f"[{k}]" if isinstance(k, int) else (f".{k}" if i else str(k)) for i, k in enumerate(p))
+
+
+_UNCLOSED = {
+    'while parsing a flow sequence': "this `[` list is never closed with `]`",
+    'while parsing a flow mapping': "this `{` mapping is never closed with `}`",
+    'while scanning a quoted scalar': "this quoted string is never closed",
+}
+
 
 def _yaml_problem(e) -> str:
     "One line for a PyYAML error, at the place a person should look."
     m, what = e.problem_mark or e.context_mark, e.problem or e.context or 'invalid YAML'
-    if e.context in _UNCLOSED and e.context_mark is not None: m, what = e.context_mark, _UNCLOSED[e.context]
-    elif 'found character' in what and '\\t' in what: what = "a tab character: YAML indents with spaces only"
+    if e.context in _UNCLOSED and e.context_mark is not None:
+        m, what = e.context_mark, _UNCLOSED[e.context]
+    elif 'found character' in what and '\\t' in what:
+        what = "a tab character: YAML indents with spaces only"
     elif 'mapping values are not allowed' in what:
         what = "unexpected `:`: check the indentation of this line and the one above (or quote a value holding ': ')"
     elif 'expected <block end>' in what:
         what = "this line's indentation does not match the lines above it; line it up with the keys at its level"
-    elif 'found duplicate anchor' in what or 'found undefined alias' in what: what = what.replace('found ', '')
-    return f"line {m.line+1}, column {m.column+1}: {what}"
+    elif 'found duplicate anchor' in what or 'found undefined alias' in what:
+        what = what.replace('found ', '')
+    return f"line {m.line + 1}, column {m.column + 1}: {what}"
 
-def parse_yaml(text:str, # YAML text
-               source:str=None, # File name used in messages
-              ):
+
+def parse_yaml(
+    text: str,  # YAML text
+    source: str = None,  # File name used in messages
+):
     "Parse `text` into `(data, positions)`; `positions` maps key paths to `(line, column)`."
     loader = _PosLoader(text)
     try:
         node = loader.get_single_node()
-        if node is None: return {}, {}
+        if node is None:
+            return {}, {}
         pos, problems = {}, []
         _walk(node, (), pos, problems, loader)
-        if problems: raise ConfigError(problems, source)
+        if problems:
+            raise ConfigError(problems, source)
         data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as e: raise ConfigError([_yaml_problem(e)], source) from None
-    finally: loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        raise ConfigError([_yaml_problem(e)], source) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
-        raise ConfigError([f"line 1: the config must be a mapping of `key: value` lines, not a {type(data).__name__}"], source)
+        raise ConfigError(
+            [f"line 1: the config must be a mapping of `key: value` lines, not a {type(data).__name__}"], source
+        )
     return data, pos
 
 # %% ../nbs/04_config.ipynb #195ef45d
 _VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
+
 def _yaml_scalar(v):
-    if isinstance(v, Path): v = str(v)
+    if isinstance(v, Path):
+        v = str(v)
     s = yaml.safe_dump(v, default_flow_style=True, width=10**9).strip()
     return s[:-4].strip() if s.endswith('\n...') else s.removesuffix('...').strip()
 
-def _comment_start(line:str) -> int:
+
+def _comment_start(line: str) -> int:
     "Index where a YAML comment starts on `line` (a `#` at the start or after a space, outside quotes), else its length."
     q = None
-    for i,c in enumerate(line):
-        if q: q = None if c == q else q
-        elif c in '"\'' and (i == 0 or line[i-1] in ' \t:[{,-'): q = c
-        elif c == '#' and (i == 0 or line[i-1] in ' \t'): return i
+    for i, c in enumerate(line):
+        if q:
+            q = None if c == q else q
+        elif c in '"\'' and (i == 0 or line[i - 1] in ' \t:[{,-'):
+            q = c
+        elif c == '#' and (i == 0 or line[i - 1] in ' \t'):
+            return i
     return len(line)
 
-def interpolate(text:str, namespace:dict, source:str=None):
+
+def interpolate(text: str, namespace: dict, source: str = None):
     "Replace `$name` and `${name}` in `text` (not in comments) with values from `namespace`; `$$` is a literal `$`."
     problems, out = [], []
-    for n,line in enumerate(text.split('\n'), 1):
+    for n, line in enumerate(text.split('\n'), 1):
+
         def sub(m):
-            if m.group(1) == '$': return '$'
+            if m.group(1) == '$':
+                return '$'
             name = m.group(2) or m.group(3)
             if name not in namespace:
-                problems.append(f"line {n}: `${name}` is not defined in the notebook (define it, or write `$$` for a literal dollar)")
+                problems.append(
+                    f"line {n}: `${name}` is not defined in the notebook (define it, or write `$$` for a literal dollar)"
+                )
                 return m.group(0)
             return _yaml_scalar(namespace[name])
+
         k = _comment_start(line)
         out.append(_VAR.sub(sub, line[:k]) + line[k:])
-    if problems: raise ConfigError(problems, source)
+    if problems:
+        raise ConfigError(problems, source)
     return '\n'.join(out)
 
 # %% ../nbs/04_config.ipynb #74a5266f
-HF_OPTIMIZERS = ('adamw_torch', 'adamw_torch_fused', 'adamw_torch_xla', 'adamw_torch_npu_fused', 'adafactor',
-    'adamw_anyprecision', 'adamw_torch_4bit', 'adamw_torch_8bit', 'ademamix', 'sgd', 'adagrad', 'adamw_bnb_8bit',
-    'adamw_8bit', 'ademamix_8bit', 'lion_8bit', 'lion_32bit', 'paged_adamw_32bit', 'paged_adamw_8bit',
-    'paged_ademamix_32bit', 'paged_ademamix_8bit', 'paged_lion_32bit', 'paged_lion_8bit', 'rmsprop', 'rmsprop_bnb',
-    'rmsprop_bnb_8bit', 'rmsprop_bnb_32bit', 'galore_adamw', 'galore_adamw_8bit', 'galore_adafactor',
-    'galore_adamw_layerwise', 'galore_adamw_8bit_layerwise', 'galore_adafactor_layerwise', 'lomo', 'adalomo',
-    'grokadamw', 'schedule_free_radam', 'schedule_free_adamw', 'schedule_free_sgd', 'apollo_adamw',
-    'apollo_adamw_layerwise', 'stable_adamw')
-AXOLOTL_ONLY_OPTIMIZERS = ('optimi_adamw', 'ao_adamw_4bit', 'ao_adamw_8bit', 'ao_adamw_fp8', 'adopt_adamw',
-                           'came_pytorch', 'muon', 'dion')
-LR_SCHEDULERS = ('linear', 'cosine', 'cosine_with_restarts', 'polynomial', 'constant', 'constant_with_warmup',
-                 'inverse_sqrt', 'reduce_lr_on_plateau', 'cosine_with_min_lr', 'cosine_warmup_with_min_lr',
-                 'warmup_stable_decay')
+HF_OPTIMIZERS = (
+    'adamw_torch',
+    'adamw_torch_fused',
+    'adamw_torch_xla',
+    'adamw_torch_npu_fused',
+    'adafactor',
+    'adamw_anyprecision',
+    'adamw_torch_4bit',
+    'adamw_torch_8bit',
+    'ademamix',
+    'sgd',
+    'adagrad',
+    'adamw_bnb_8bit',
+    'adamw_8bit',
+    'ademamix_8bit',
+    'lion_8bit',
+    'lion_32bit',
+    'paged_adamw_32bit',
+    'paged_adamw_8bit',
+    'paged_ademamix_32bit',
+    'paged_ademamix_8bit',
+    'paged_lion_32bit',
+    'paged_lion_8bit',
+    'rmsprop',
+    'rmsprop_bnb',
+    'rmsprop_bnb_8bit',
+    'rmsprop_bnb_32bit',
+    'galore_adamw',
+    'galore_adamw_8bit',
+    'galore_adafactor',
+    'galore_adamw_layerwise',
+    'galore_adamw_8bit_layerwise',
+    'galore_adafactor_layerwise',
+    'lomo',
+    'adalomo',
+    'grokadamw',
+    'schedule_free_radam',
+    'schedule_free_adamw',
+    'schedule_free_sgd',
+    'apollo_adamw',
+    'apollo_adamw_layerwise',
+    'stable_adamw',
+)
+AXOLOTL_ONLY_OPTIMIZERS = (
+    'optimi_adamw',
+    'ao_adamw_4bit',
+    'ao_adamw_8bit',
+    'ao_adamw_fp8',
+    'adopt_adamw',
+    'came_pytorch',
+    'muon',
+    'dion',
+)
+LR_SCHEDULERS = (
+    'linear',
+    'cosine',
+    'cosine_with_restarts',
+    'polynomial',
+    'constant',
+    'constant_with_warmup',
+    'inverse_sqrt',
+    'reduce_lr_on_plateau',
+    'cosine_with_min_lr',
+    'cosine_warmup_with_min_lr',
+    'warmup_stable_decay',
+)
 AXOLOTL_ONLY_SCHEDULERS = ('one_cycle', 'rex', 'log_sweep')
 ATTN_IMPLEMENTATIONS = ('eager', 'sdpa', 'flash_attention_2', 'flash_attention_3', 'flex_attention', 'varlen')
-ATTN_FALLBACK = ('xformers', 'sage', 's2', 'fp8')   # Axolotl backends ftkit replaces with the best available
+ATTN_FALLBACK = ('xformers', 'sage', 's2', 'fp8')  # Axolotl backends ftkit replaces with the best available
 DATASET_TYPES = ('chat_template', 'alpaca', 'completion', 'input_output')
 EOS_MODES = ('all', 'turn', 'last', 'none')
 
@@ -133,31 +219,61 @@ EOS_MODES = ('all', 'turn', 'last', 'none')
 class _Base(BaseModel):
     model_config = ConfigDict(extra='allow', populate_by_name=True, protected_namespaces=())
 
-_TYPE_ALIASES = {'alpaca_chat': 'alpaca:chat', 'alpaca_instruct': 'alpaca:instruct', 'alpaca_chatml': 'alpaca:chatml',
-                 'alpaca_phi': 'alpaca:phi'}   # Axolotl's module spellings
+
+_TYPE_ALIASES = {
+    'alpaca_chat': 'alpaca:chat',
+    'alpaca_instruct': 'alpaca:instruct',
+    'alpaca_chatml': 'alpaca:chatml',
+    'alpaca_phi': 'alpaca:phi',
+}  # Axolotl's module spellings
+
 
 class DatasetConfig(_Base):
     "One entry of `datasets:` or `test_datasets:`."
-    path: str = Field(description="Hub dataset id, local file or folder, or `ftkit:samples/<name>` for a bundled sample")
-    type: Optional[Union[str, dict]] = Field(None, description="Prompt format: `chat_template`, `alpaca` (`alpaca:chat`, `alpaca:chatml`, `alpaca:phi`), `completion`, `input_output`; empty for pre-tokenized data")
+
+    path: str = Field(
+        description="Hub dataset id, local file or folder, or `ftkit:samples/<name>` for a bundled sample"
+    )
+    type: Optional[Union[str, dict]] = Field(
+        None,
+        description="Prompt format: `chat_template`, `alpaca` (`alpaca:chat`, `alpaca:chatml`, `alpaca:phi`), `completion`, `input_output`; empty for pre-tokenized data",
+    )
     split: Optional[str] = Field(None, description="Split to load, slicing allowed (`train[:20%]`); default `train`")
     data_files: Optional[Union[str, list[str]]] = Field(None, description="Files inside a Hub dataset or folder")
-    ds_type: Optional[str] = Field(None, description="File format when the extension does not tell: json, parquet, csv, arrow, text")
+    ds_type: Optional[str] = Field(
+        None, description="File format when the extension does not tell: json, parquet, csv, arrow, text"
+    )
     name: Optional[str] = Field(None, description="Dataset configuration name on the Hub")
     revision: Optional[str] = Field(None, description="Hub revision (branch, tag or commit)")
     trust_remote_code: Optional[bool] = None
     field: Optional[str] = Field(None, description="`completion`: the column holding the text (default `text`)")
-    field_messages: Optional[str] = Field(None, description="`chat_template`: the column holding the turns (default `messages`)")
+    field_messages: Optional[str] = Field(
+        None, description="`chat_template`: the column holding the turns (default `messages`)"
+    )
     field_tools: Optional[str] = Field(None, description="`chat_template`: the column holding tool definitions")
-    message_property_mappings: Optional[dict[str, str]] = Field(None, description="Map `role`/`content` to the keys your turns use, e.g. `{role: from, content: value}`")
+    message_property_mappings: Optional[dict[str, str]] = Field(
+        None, description="Map `role`/`content` to the keys your turns use, e.g. `{role: from, content: value}`"
+    )
     message_field_role: Optional[str] = Field(None, description="Legacy form of `message_property_mappings.role`")
     message_field_content: Optional[str] = Field(None, description="Legacy form of `message_property_mappings.content`")
-    message_field_training: Optional[str] = Field(None, description="A per-message boolean key that overrides whether that turn is trained")
-    message_field_training_detail: Optional[str] = Field(None, description="A per-message key with character spans to train")
-    roles: Optional[dict[str, list[str]]] = Field(None, description="Map each role to the names your data uses, e.g. `{assistant: [gpt, model]}`")
-    roles_to_train: Optional[list[str]] = Field(None, description="Roles whose turns are trained (default `[assistant]`)")
-    train_on_eos: Optional[str] = Field(None, description="Which end-of-sequence tokens are trained: all, turn (default), last, none")
-    train_on_eot: Optional[str] = Field(None, description="Which end-of-turn tokens are trained (default: as `train_on_eos`)")
+    message_field_training: Optional[str] = Field(
+        None, description="A per-message boolean key that overrides whether that turn is trained"
+    )
+    message_field_training_detail: Optional[str] = Field(
+        None, description="A per-message key with character spans to train"
+    )
+    roles: Optional[dict[str, list[str]]] = Field(
+        None, description="Map each role to the names your data uses, e.g. `{assistant: [gpt, model]}`"
+    )
+    roles_to_train: Optional[list[str]] = Field(
+        None, description="Roles whose turns are trained (default `[assistant]`)"
+    )
+    train_on_eos: Optional[str] = Field(
+        None, description="Which end-of-sequence tokens are trained: all, turn (default), last, none"
+    )
+    train_on_eot: Optional[str] = Field(
+        None, description="Which end-of-turn tokens are trained (default: as `train_on_eos`)"
+    )
     drop_system_message: Optional[bool] = None
     chat_template: Optional[str] = Field(None, description="This dataset's chat template (a name, or `jinja`)")
     chat_template_jinja: Optional[str] = None
@@ -176,20 +292,27 @@ class DatasetConfig(_Base):
     @field_validator('type', mode='before')
     @classmethod
     def _type(cls, v):
-        if isinstance(v, str) and v.endswith('.default'): v = v.removesuffix('.default')   # `chat_template.default`
+        if isinstance(v, str) and v.endswith('.default'):
+            v = v.removesuffix('.default')  # `chat_template.default`
         return _TYPE_ALIASES.get(v, v) if isinstance(v, str) else v
+
 
 class SpecialTokens(_Base):
     "`special_tokens:`: the tokenizer's special tokens to set or add."
+
     bos_token: Optional[str] = None
     eos_token: Optional[str] = None
     pad_token: Optional[str] = None
     unk_token: Optional[str] = None
     additional_special_tokens: Optional[list[str]] = None
 
+
 class FsdpConfig(_Base):
     "`fsdp_config:` (the legacy `fsdp_`-prefixed names are accepted and mapped)."
-    transformer_layer_cls_to_wrap: Optional[Union[str, list[str]]] = Field(None, description="Decoder layer class to shard; detected from the model when absent")
+
+    transformer_layer_cls_to_wrap: Optional[Union[str, list[str]]] = Field(
+        None, description="Decoder layer class to shard; detected from the model when absent"
+    )
     offload_params: bool = False
     activation_checkpointing: bool = False
     cpu_ram_efficient_loading: bool = False
@@ -207,29 +330,53 @@ class FsdpConfig(_Base):
 # %% ../nbs/04_config.ipynb #154840bb
 class Config(_Base):
     "A whole run, as written in the YAML."
+
     # ---- model
-    base_model: str = Field(description="Hub id or local folder of the model to fine-tune; `ftkit:tiny-llama` / `ftkit:tiny-qwen3` for the bundled tiny models")
-    base_model_config: Optional[str] = Field(None, description="Where to read the model config from, when not beside the weights")
-    model_type: Optional[str] = Field(None, description="Model class name (e.g. `AutoModelForCausalLM`, `LlamaForCausalLM`)")
+    base_model: str = Field(
+        description="Hub id or local folder of the model to fine-tune; `ftkit:tiny-llama` / `ftkit:tiny-qwen3` for the bundled tiny models"
+    )
+    base_model_config: Optional[str] = Field(
+        None, description="Where to read the model config from, when not beside the weights"
+    )
+    model_type: Optional[str] = Field(
+        None, description="Model class name (e.g. `AutoModelForCausalLM`, `LlamaForCausalLM`)"
+    )
     tokenizer_type: Optional[str] = Field(None, description="Tokenizer class name (e.g. `AutoTokenizer`)")
     tokenizer_config: Optional[str] = Field(None, description="Tokenizer to load instead of the base model's")
     tokenizer_use_fast: Optional[bool] = None
     tokenizer_legacy: Optional[bool] = None
-    trust_remote_code: bool = Field(False, description="Run model code from the Hub repository (off unless you trust it)")
+    trust_remote_code: bool = Field(
+        False, description="Run model code from the Hub repository (off unless you trust it)"
+    )
     revision_of_model: Optional[str] = Field(None, description="Hub revision of the base model")
-    overrides_of_model_config: Optional[dict] = Field(None, alias='model_config', description="Values that override the model's config.json")
+    overrides_of_model_config: Optional[dict] = Field(
+        None, alias='model_config', description="Values that override the model's config.json"
+    )
     load_in_8bit: bool = Field(False, description="Load the base model in 8-bit (bitsandbytes, CUDA)")
-    load_in_4bit: bool = Field(False, description="Load the base model in 4-bit NF4 (bitsandbytes, CUDA); use with `adapter: qlora`")
+    load_in_4bit: bool = Field(
+        False, description="Load the base model in 4-bit NF4 (bitsandbytes, CUDA); use with `adapter: qlora`"
+    )
     bnb_config_kwargs: Optional[dict] = Field(None, description="Extra `BitsAndBytesConfig` arguments")
     # ---- adapter
-    adapter: Optional[Literal['lora', 'qlora']] = Field(None, description="`lora`, `qlora`, or absent for full fine-tuning")
+    adapter: Optional[Literal['lora', 'qlora']] = Field(
+        None, description="`lora`, `qlora`, or absent for full fine-tuning"
+    )
     lora_r: int = Field(8, description="LoRA rank: higher = more capacity, more memory")
-    lora_alpha: Optional[int] = Field(None, description="LoRA scale numerator (scale = alpha / r); defaults to `lora_r`")
+    lora_alpha: Optional[int] = Field(
+        None, description="LoRA scale numerator (scale = alpha / r); defaults to `lora_r`"
+    )
     lora_dropout: float = 0.0
-    lora_target_modules: Optional[Union[list[str], str]] = Field(None, description="Module names to adapt, or one regex")
+    lora_target_modules: Optional[Union[list[str], str]] = Field(
+        None, description="Module names to adapt, or one regex"
+    )
     lora_target_linear: Optional[bool] = Field(None, description="Adapt every linear layer except the output head")
-    lora_target_parameters: Optional[list[str]] = Field(None, description="Parameter names to adapt directly (e.g. MoE expert weights)")
-    lora_modules_to_save: Optional[list[str]] = Field(None, description="Modules trained in full beside the adapter (e.g. `embed_tokens`, `lm_head` when adding tokens)")
+    lora_target_parameters: Optional[list[str]] = Field(
+        None, description="Parameter names to adapt directly (e.g. MoE expert weights)"
+    )
+    lora_modules_to_save: Optional[list[str]] = Field(
+        None,
+        description="Modules trained in full beside the adapter (e.g. `embed_tokens`, `lm_head` when adding tokens)",
+    )
     lora_model_dir: Optional[str] = Field(None, description="An existing adapter to continue training")
     lora_fan_in_fan_out: Optional[bool] = None
     peft_use_dora: Optional[bool] = Field(None, description="Weight-decomposed LoRA (DoRA)")
@@ -237,15 +384,21 @@ class Config(_Base):
     peft_layers_to_transform: Optional[list[int]] = Field(None, description="Only adapt these layer indices")
     # ---- data
     datasets: list[DatasetConfig] = Field(description="The training data")
-    test_datasets: Optional[list[DatasetConfig]] = Field(None, description="Evaluation data (instead of `val_set_size`)")
-    dataset_prepared_path: str = Field('last_run_prepared', description="Where prepared (tokenized) datasets are cached")
+    test_datasets: Optional[list[DatasetConfig]] = Field(
+        None, description="Evaluation data (instead of `val_set_size`)"
+    )
+    dataset_prepared_path: str = Field(
+        'last_run_prepared', description="Where prepared (tokenized) datasets are cached"
+    )
     val_set_size: float = Field(0.0, description="Fraction (or number, when >= 1) of rows held out for evaluation")
     sequence_len: int = Field(512, description="Maximum tokens per sample")
     sample_packing: bool = Field(False, description="Padding-free packing of several samples per row")
     sample_packing_sequentially: Optional[bool] = None
     eval_sample_packing: Optional[bool] = None
     pad_to_sequence_len: Optional[bool] = Field(None, description="Pad every batch to `sequence_len` (steadier memory)")
-    excess_length_strategy: Literal['drop', 'truncate', 'raise'] = Field('drop', description="What to do with samples longer than `sequence_len`")
+    excess_length_strategy: Literal['drop', 'truncate', 'raise'] = Field(
+        'drop', description="What to do with samples longer than `sequence_len`"
+    )
     min_sample_len: int = Field(2, description="Drop samples with fewer tokens")
     dataset_num_proc: Optional[int] = Field(None, description="Processes for tokenization")
     dataset_exact_deduplication: Optional[bool] = Field(None, description="Drop exact duplicate rows")
@@ -253,7 +406,9 @@ class Config(_Base):
     curriculum_sampling: Optional[bool] = Field(None, description="Train in dataset order instead of shuffled")
     group_by_length: Optional[bool] = None
     train_on_inputs: bool = Field(False, description="Also train on prompts / user turns")
-    chat_template: Optional[str] = Field(None, description="Named chat template, `tokenizer_default`, or `jinja` with `chat_template_jinja`")
+    chat_template: Optional[str] = Field(
+        None, description="Named chat template, `tokenizer_default`, or `jinja` with `chat_template_jinja`"
+    )
     chat_template_jinja: Optional[str] = Field(None, description="A jinja chat template (text or path)")
     eot_tokens: Optional[list[str]] = Field(None, description="Tokens that end a turn, beside EOS")
     special_tokens: Optional[SpecialTokens] = Field(None, description="Set bos/eos/pad/unk tokens")
@@ -263,7 +418,9 @@ class Config(_Base):
     # ---- training
     micro_batch_size: int = Field(1, description="Samples per device per forward pass")
     gradient_accumulation_steps: int = Field(1, description="Micro-batches per optimizer step")
-    batch_size: Optional[int] = Field(None, description="Samples per optimizer step per device (alternative to gradient_accumulation_steps)")
+    batch_size: Optional[int] = Field(
+        None, description="Samples per optimizer step per device (alternative to gradient_accumulation_steps)"
+    )
     eval_batch_size: Optional[int] = None
     num_epochs: float = 1.0
     max_steps: Optional[int] = Field(None, description="Stop after this many optimizer steps")
@@ -274,7 +431,9 @@ class Config(_Base):
     lr_scheduler_kwargs: Optional[dict] = None
     cosine_min_lr_ratio: Optional[float] = None
     learning_rate: float = Field(description="Peak learning rate")
-    warmup_steps: Optional[Union[int, float]] = Field(None, description="Warm-up steps (a value below 1 is a fraction of the total, as in 🤗 Trainer)")
+    warmup_steps: Optional[Union[int, float]] = Field(
+        None, description="Warm-up steps (a value below 1 is a fraction of the total, as in 🤗 Trainer)"
+    )
     warmup_ratio: Optional[float] = None
     weight_decay: float = 0.0
     adam_beta1: Optional[float] = None
@@ -284,9 +443,13 @@ class Config(_Base):
     bf16: Union[bool, Literal['auto']] = Field('auto', description="bf16 weights and compute (`auto`: where supported)")
     fp16: Optional[bool] = None
     tf32: Optional[Union[bool, Literal['auto']]] = None
-    gradient_checkpointing: Union[bool, Literal['offload', 'offload_disk']] = Field(False, description="Recompute activations in the backward pass to save memory")
+    gradient_checkpointing: Union[bool, Literal['offload', 'offload_disk']] = Field(
+        False, description="Recompute activations in the backward pass to save memory"
+    )
     gradient_checkpointing_kwargs: Optional[dict] = None
-    attn_implementation: Optional[str] = Field(None, description="eager, sdpa, flash_attention_2, flex_attention, varlen (default: the best available)")
+    attn_implementation: Optional[str] = Field(
+        None, description="eager, sdpa, flash_attention_2, flex_attention, varlen (default: the best available)"
+    )
     flash_attention: Optional[bool] = Field(None, description="Legacy: `attn_implementation: flash_attention_2`")
     sdp_attention: Optional[bool] = Field(None, description="Legacy: `attn_implementation: sdpa`")
     flex_attention: Optional[bool] = Field(None, description="Legacy: `attn_implementation: flex_attention`")
@@ -344,330 +507,589 @@ class Config(_Base):
 
     @field_validator('lora_target_modules', mode='before')
     @classmethod
-    def _one_module(cls, v): return [v] if isinstance(v, str) and not any(c in v for c in '.*[]()|\\') else v
+    def _one_module(cls, v):
+        return [v] if isinstance(v, str) and not any(c in v for c in '.*[]()|\\') else v
 
     @field_validator('fsdp_config', mode='before')
     @classmethod
     def _fsdp_legacy(cls, v):
-        if isinstance(v, dict): v = {(k[5:] if k.startswith('fsdp_') and k != 'fsdp_version' else k): x for k,x in v.items()}
+        if isinstance(v, dict):
+            v = {(k[5:] if k.startswith('fsdp_') and k != 'fsdp_version' else k): x for k, x in v.items()}
         return v
 
     @model_validator(mode='after')
     def _defaults(self):
         "Defaults that depend on other keys, resolved once here so that no caller repeats them."
-        if self.lora_alpha is None: self.lora_alpha = self.lora_r
+        if self.lora_alpha is None:
+            self.lora_alpha = self.lora_r
         return self
 
     @property
-    def out(self): "`output_dir` as a `Path`."; return Path(self.output_dir)
+    def out(self):
+        "`output_dir` as a `Path`."
+        return Path(self.output_dir)
 
 # %% ../nbs/04_config.ipynb #e65c5891
 UNSUPPORTED = {
     'rl': "preference / RL training (`rl: {v}`); ftkit runs supervised fine-tuning",
-    'reward_model': "reward-model training", 'process_reward_model': "process reward-model training",
+    'reward_model': "reward-model training",
+    'process_reward_model': "process reward-model training",
     'processor_type': "vision / multimodal models (`processor_type`)",
-    'gptq': "GPTQ-quantized base models", 'relora': "ReLoRA", 'relora_steps': "ReLoRA",
-    'qat': "quantization-aware training (`qat`)", 'fp8': "FP8 training", 'diffusion': "diffusion language-model training",
-    'ebft': "EBFT training", 'llmcompressor': "llmcompressor sparse fine-tuning", 'use_ray': "Ray Train launching",
-    'pretraining_dataset': "streaming pre-training datasets", 'streaming': "streaming datasets",
+    'gptq': "GPTQ-quantized base models",
+    'relora': "ReLoRA",
+    'relora_steps': "ReLoRA",
+    'qat': "quantization-aware training (`qat`)",
+    'fp8': "FP8 training",
+    'diffusion': "diffusion language-model training",
+    'ebft': "EBFT training",
+    'llmcompressor': "llmcompressor sparse fine-tuning",
+    'use_ray': "Ray Train launching",
+    'pretraining_dataset': "streaming pre-training datasets",
+    'streaming': "streaming datasets",
     'unfrozen_parameters': "partial freezing of a full fine-tune (`unfrozen_parameters`)",
-    'tokenizer_use_mistral_common': "mistral-common tokenizers", 'tiled_mlp': "tiled MLP",
-    'model_quantization_config': "quantized checkpoints other than bitsandbytes", 'quantize_moe_experts': "quantized MoE experts",
-    'llama4_linearized_experts': "linearized Llama 4 experts", 'reinit_weights': "re-initialising the weights",
-    'jagged_restart_steps': "jagged-restart LR schedules", 'cosine_constant_lr_ratio': "constant-tail cosine LR schedules",
-    'peft': "LoftQ / custom peft initialisation (`peft:`)", 'num_labels': "sequence-classification heads",
+    'tokenizer_use_mistral_common': "mistral-common tokenizers",
+    'tiled_mlp': "tiled MLP",
+    'model_quantization_config': "quantized checkpoints other than bitsandbytes",
+    'quantize_moe_experts': "quantized MoE experts",
+    'llama4_linearized_experts': "linearized Llama 4 experts",
+    'reinit_weights': "re-initialising the weights",
+    'jagged_restart_steps': "jagged-restart LR schedules",
+    'cosine_constant_lr_ratio': "constant-tail cosine LR schedules",
+    'peft': "LoftQ / custom peft initialisation (`peft:`)",
+    'num_labels': "sequence-classification heads",
     'context_parallel_size': "context parallelism (`context_parallel_size` > 1)",
     'tensor_parallel_size': "tensor parallelism (`tensor_parallel_size` > 1)",
     'expert_parallel_size': "expert parallelism (`expert_parallel_size` > 1)",
 }
 _GT1 = ('context_parallel_size', 'tensor_parallel_size', 'expert_parallel_size')
 IGNORED = dict.fromkeys(
-    ['lora_mlp_kernel', 'lora_qkv_kernel', 'lora_o_kernel', 'use_kernels', 'flash_attn_rms_norm', 'flash_attn_fuse_mlp',
-     'flash_attn_cross_entropy', 'flash_optimum', 'cut_cross_entropy', 'use_scattermoe', 'use_sonicmoe', 'experts_implementation',
-     'use_dsv4_kernels', 'dsv4_fp4_grouped_mode', 'use_onebitllms', 'flex_attn_compile_kwargs', 'torchdistx_path',
-     'experimental_skip_move_to_device', 'low_cpu_mem_usage', 'resize_token_embeddings_to_32x', 'activation_offloading',
-     'streaming_multipack_buffer_size', 'pretrain_multipack_attn'], "a kernel or memory option of Axolotl's; ftkit picks its own kernels")
-IGNORED.update(dict.fromkeys(['hub_model_id', 'hub_strategy', 'push_dataset_to_hub', 'hf_use_auth_token', 'push_to_hub'],
-                             "ftkit does not upload; push output_dir with `huggingface-cli upload`"))
-IGNORED.update(dict.fromkeys(['use_swanlab', 'use_comet', 'use_mlflow', 'mlflow_tracking_uri', 'mlflow_experiment_name',
-                              'trackio_project_name', 'trackio_run_name', 'trackio_space_id', 'comet_project_name'],
-                             "this tracker is not supported; metrics go to output_dir/metrics.jsonl (and wandb/tensorboard)"))
-IGNORED.update(dict.fromkeys(['eval_table_size', 'eval_max_new_tokens', 'do_causal_lm_eval', 'eval_causal_lm_metrics', 'do_bench_eval',
-                              'bench_dataset'], "generation-based evaluation is not run; eval loss is"))
-IGNORED.update(dict.fromkeys(['debug', 'local_rank', 'save_first_step', 'remove_unused_columns', 'skip_prepare_dataset', 'device_map',
-                              'max_memory', 'dp_shard_size', 'dp_replicate_size', 'accelerator_config', 'ddp', 'full_finetune',
-                              'base_model_ignore_patterns', 'max_packed_sequence_len', 'save_safetensors', 'test_value',
-                              'is_llama_derived_model', 'is_mistral_derived_model', 'is_qwen_derived_model', 'embeddings_skip_upcast', 'ray_num_workers', 'fp8_enable_fsdp_float8_all_gather',
-                              'nvfp4_merge_aware', 'relora_prune_ratio', 'relora_cpu_offload', 'jagged_restart_warmup_steps',
-                              'jagged_restart_anneal_steps', 'eta_min', 'trl', 'dpo_beta'],
-                             "not used by ftkit"))
-PLUGINS_OK = {'axolotl.integrations.liger.LigerPlugin': 'liger', 'axolotl.integrations.liger.plugin.LigerPlugin': 'liger',
-              'axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin': 'fused cross-entropy',
-              'axolotl.integrations.kernels.KernelsPlugin': 'kernels', 'axolotl.integrations.swanlab.SwanLabPlugin': 'tracking',
-              'axolotl.integrations.lm_eval.LMEvalPlugin': 'evaluation'}
+    [
+        'lora_mlp_kernel',
+        'lora_qkv_kernel',
+        'lora_o_kernel',
+        'use_kernels',
+        'flash_attn_rms_norm',
+        'flash_attn_fuse_mlp',
+        'flash_attn_cross_entropy',
+        'flash_optimum',
+        'cut_cross_entropy',
+        'use_scattermoe',
+        'use_sonicmoe',
+        'experts_implementation',
+        'use_dsv4_kernels',
+        'dsv4_fp4_grouped_mode',
+        'use_onebitllms',
+        'flex_attn_compile_kwargs',
+        'torchdistx_path',
+        'experimental_skip_move_to_device',
+        'low_cpu_mem_usage',
+        'resize_token_embeddings_to_32x',
+        'activation_offloading',
+        'streaming_multipack_buffer_size',
+        'pretrain_multipack_attn',
+    ],
+    "a kernel or memory option of Axolotl's; ftkit picks its own kernels",
+)
+IGNORED.update(
+    dict.fromkeys(
+        ['hub_model_id', 'hub_strategy', 'push_dataset_to_hub', 'hf_use_auth_token', 'push_to_hub'],
+        "ftkit does not upload; push output_dir with `huggingface-cli upload`",
+    )
+)
+IGNORED.update(
+    dict.fromkeys(
+        [
+            'use_swanlab',
+            'use_comet',
+            'use_mlflow',
+            'mlflow_tracking_uri',
+            'mlflow_experiment_name',
+            'trackio_project_name',
+            'trackio_run_name',
+            'trackio_space_id',
+            'comet_project_name',
+        ],
+        "this tracker is not supported; metrics go to output_dir/metrics.jsonl (and wandb/tensorboard)",
+    )
+)
+IGNORED.update(
+    dict.fromkeys(
+        [
+            'eval_table_size',
+            'eval_max_new_tokens',
+            'do_causal_lm_eval',
+            'eval_causal_lm_metrics',
+            'do_bench_eval',
+            'bench_dataset',
+        ],
+        "generation-based evaluation is not run; eval loss is",
+    )
+)
+IGNORED.update(
+    dict.fromkeys(
+        [
+            'debug',
+            'local_rank',
+            'save_first_step',
+            'remove_unused_columns',
+            'skip_prepare_dataset',
+            'device_map',
+            'max_memory',
+            'dp_shard_size',
+            'dp_replicate_size',
+            'accelerator_config',
+            'ddp',
+            'full_finetune',
+            'base_model_ignore_patterns',
+            'max_packed_sequence_len',
+            'save_safetensors',
+            'test_value',
+            'is_llama_derived_model',
+            'is_mistral_derived_model',
+            'is_qwen_derived_model',
+            'embeddings_skip_upcast',
+            'ray_num_workers',
+            'fp8_enable_fsdp_float8_all_gather',
+            'nvfp4_merge_aware',
+            'relora_prune_ratio',
+            'relora_cpu_offload',
+            'jagged_restart_warmup_steps',
+            'jagged_restart_anneal_steps',
+            'eta_min',
+            'trl',
+            'dpo_beta',
+        ],
+        "not used by ftkit",
+    )
+)
+PLUGINS_OK = {
+    'axolotl.integrations.liger.LigerPlugin': 'liger',
+    'axolotl.integrations.liger.plugin.LigerPlugin': 'liger',
+    'axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin': 'fused cross-entropy',
+    'axolotl.integrations.kernels.KernelsPlugin': 'kernels',
+    'axolotl.integrations.swanlab.SwanLabPlugin': 'tracking',
+    'axolotl.integrations.lm_eval.LMEvalPlugin': 'evaluation',
+}
 
-def _set(v): return v not in (None, False, 0, '', [], {})
+
+def _set(v):
+    return v not in (None, False, 0, '', [], {})
 
 # %% ../nbs/04_config.ipynb #8f3d2080
-def _known_keys(model): return set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
+def _known_keys(model):
+    return set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
+
 
 def _suggest(key, known):
     m = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.7)
     return f" (did you mean `{m[0]}`?)" if m else ""
+
 
 def _line(pos, path):
     "`line N: ` for `path`, or for its nearest ancestor that has a line."
     path = tuple(path)
     while path:
         if path in pos:
-            l,c = pos[path]
+            l, c = pos[path]
             return f"line {l}, column {c}: " if c > 1 else f"line {l}: "
         path = path[:-1]
     return ""
 
+
 def _pyd_msg(err):
-    t,msg = err['type'], err['msg']
-    if t == 'missing': return "required, but missing"
+    t, msg = err['type'], err['msg']
+    if t == 'missing':
+        return "required, but missing"
     inp = err.get('input')
-    if t.startswith(('float_', 'int_')) and isinstance(inp, str): return f"{inp!r} is not a number"
-    if t.startswith(('float_', 'int_')) and isinstance(inp, (list, dict)): return f"expected a number, got a {'list' if isinstance(inp, list) else 'mapping'}"
-    if t == 'literal_error': return f"{inp!r} is not allowed: {msg.removeprefix('Input should be ')}"
-    if t == 'bool_parsing': return f"{inp!r} is not true or false"
+    if t.startswith(('float_', 'int_')) and isinstance(inp, str):
+        return f"{inp!r} is not a number"
+    if t.startswith(('float_', 'int_')) and isinstance(inp, (list, dict)):
+        return f"expected a number, got a {'list' if isinstance(inp, list) else 'mapping'}"
+    if t == 'literal_error':
+        return f"{inp!r} is not allowed: {msg.removeprefix('Input should be ')}"
+    if t == 'bool_parsing':
+        return f"{inp!r} is not true or false"
     if t in ('list_type', 'dict_type', 'model_type'):
         want = {'list_type': 'a list', 'dict_type': 'a mapping', 'model_type': 'a mapping'}[t]
         return f"expected {want}, got {type(inp).__name__} {inp!r}"[:120]
     return (msg[0].lower() + msg[1:])[:160]
 
-def set_path(d:dict, dotted:str, value):
+
+def set_path(d: dict, dotted: str, value):
     "Set `d[a][b]...` for the dotted key `a.b...` (list indices allowed), creating mappings on the way."
-    keys = dotted.split('.'); cur = d
+    keys = dotted.split('.')
+    cur = d
     for k in keys[:-1]:
         k = int(k) if isinstance(cur, list) else k
-        if isinstance(cur, dict) and not isinstance(cur.get(k), (dict, list)): cur[k] = {}
+        if isinstance(cur, dict) and not isinstance(cur.get(k), (dict, list)):
+            cur[k] = {}
         cur = cur[k]
     cur[int(keys[-1]) if isinstance(cur, list) else keys[-1]] = value
 
+
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
-def yaml_value(s:str):
+
+def yaml_value(s: str):
     "Parse one value as YAML, reading `1e-4` as a number (YAML 1.1 makes it a string)."
     v = yaml.safe_load(s) if s.strip() else None
     return float(v) if isinstance(v, str) and _NUM.match(v) else v
+
 
 def parse_overrides(items, source='the command line') -> dict:
     "Turn `['lora_r=16', 'datasets.0.path=x.jsonl']` into `{key: value}` with YAML-typed values."
     out = {}
     for it in items or []:
-        if '=' not in it: raise ConfigError([f"`{it}`: expected key=value"], source)
-        k,v = it.split('=', 1)
+        if '=' not in it:
+            raise ConfigError([f"`{it}`: expected key=value"], source)
+        k, v = it.split('=', 1)
         k = k.strip().lstrip('-')
         out[k if '.' in k else k.replace('-', '_')] = yaml_value(v)
     return out
 
 # %% ../nbs/04_config.ipynb #b33ca6e7
-_LEGACY_ATTN = dict(flash_attention='flash_attention_2', sdp_attention='sdpa', flex_attention='flex_attention', eager_attention='eager',
-                    xformers_attention='xformers', s2_attention='s2', sage_attention='sage')
-_RENAMED = dict(dataset_processes='dataset_num_proc', sequence_parallel_degree='context_parallel_size', evaluation_strategy='eval_strategy',
-                noisy_embedding_alpha='neftune_noise_alpha', model_revision='revision_of_model', liger_swiglu='liger_glu_activation',
-                type_of_model='model_type')
+_LEGACY_ATTN = dict(
+    flash_attention='flash_attention_2',
+    sdp_attention='sdpa',
+    flex_attention='flex_attention',
+    eager_attention='eager',
+    xformers_attention='xformers',
+    s2_attention='s2',
+    sage_attention='sage',
+)
+_RENAMED = dict(
+    dataset_processes='dataset_num_proc',
+    sequence_parallel_degree='context_parallel_size',
+    evaluation_strategy='eval_strategy',
+    noisy_embedding_alpha='neftune_noise_alpha',
+    model_revision='revision_of_model',
+    liger_swiglu='liger_glu_activation',
+    type_of_model='model_type',
+)
 
-def _normalize(data:dict, notes:list, pos:dict, problems_early:list):
+
+def _normalize(data: dict, notes: list, pos: dict, problems_early: list):
     "Drop keys set to nothing, map legacy keys; returns a new dict."
-    d = {k: v for k,v in data.items() if v is not None}
-    for old,new in _RENAMED.items():
-        if old in d and old != new and new not in d: d[new] = d.pop(old); notes.append(f"{_line(pos, (old,))}`{old}` is now called `{new}`; read as such")
+    d = {k: v for k, v in data.items() if v is not None}
+    for old, new in _RENAMED.items():
+        if old in d and old != new and new not in d:
+            d[new] = d.pop(old)
+            notes.append(f"{_line(pos, (old,))}`{old}` is now called `{new}`; read as such")
     legacy = [k for k in _LEGACY_ATTN if d.get(k) is True]
-    if legacy and d.get('attn_implementation'): problems_early.append(
-        f"{_line(pos, (legacy[0],))}`{legacy[0]}` cannot be combined with `attn_implementation`; keep `attn_implementation` only")
-    elif legacy: d['attn_implementation'] = _LEGACY_ATTN[legacy[0]]
-    for k in _LEGACY_ATTN: d.pop(k, None)
+    if legacy and d.get('attn_implementation'):
+        problems_early.append(
+            f"{_line(pos, (legacy[0],))}`{legacy[0]}` cannot be combined with `attn_implementation`; keep `attn_implementation` only"
+        )
+    elif legacy:
+        d['attn_implementation'] = _LEGACY_ATTN[legacy[0]]
+    for k in _LEGACY_ATTN:
+        d.pop(k, None)
     if d.get('attn_implementation') in ATTN_FALLBACK:
         k = legacy[0] if legacy else 'attn_implementation'
-        notes.append(f"{_line(pos, (k,))}`{k}`: {d.pop('attn_implementation')} attention is not used; ftkit picks the best attention available")
+        notes.append(
+            f"{_line(pos, (k,))}`{k}`: {d.pop('attn_implementation')} attention is not used; ftkit picks the best attention available"
+        )
     if d.get('gradient_checkpointing') in ('offload', 'offload_disk'):
-        notes.append(f"{_line(pos, ('gradient_checkpointing',))}`gradient_checkpointing: {d['gradient_checkpointing']}`: activations are recomputed, not offloaded")
+        notes.append(
+            f"{_line(pos, ('gradient_checkpointing',))}`gradient_checkpointing: {d['gradient_checkpointing']}`: activations are recomputed, not offloaded"
+        )
         d['gradient_checkpointing'] = True
-    if isinstance(d.get('tokens'), dict):   # old Axolotl spelling of special_tokens
-        notes.append(f"{_line(pos, ('tokens',))}`tokens` as a mapping is the old spelling of `special_tokens`; read as such")
+    if isinstance(d.get('tokens'), dict):  # old Axolotl spelling of special_tokens
+        notes.append(
+            f"{_line(pos, ('tokens',))}`tokens` as a mapping is the old spelling of `special_tokens`; read as such"
+        )
         d['special_tokens'] = {**d.pop('tokens'), **(d.get('special_tokens') or {})}
-    if d.get('torch_dtype') in ('bfloat16', 'bf16') or d.get('bfloat16') is True: d.setdefault('bf16', True)
-    if d.get('torch_dtype') in ('float16', 'fp16') or d.get('float16') is True: d.setdefault('fp16', True)
+    if d.get('torch_dtype') in ('bfloat16', 'bf16') or d.get('bfloat16') is True:
+        d.setdefault('bf16', True)
+    if d.get('torch_dtype') in ('float16', 'fp16') or d.get('float16') is True:
+        d.setdefault('fp16', True)
     if isinstance(d.get('fsdp_config'), dict) and 'fsdp_version' in d['fsdp_config'] and 'fsdp_version' not in d:
         d['fsdp_version'] = d['fsdp_config']['fsdp_version']
-    if isinstance(d.get('fsdp_config'), dict): d['fsdp_config'] = {k: v for k,v in d['fsdp_config'].items() if k != 'fsdp_version'}
+    if isinstance(d.get('fsdp_config'), dict):
+        d['fsdp_config'] = {k: v for k, v in d['fsdp_config'].items() if k != 'fsdp_version'}
     for key in ('datasets', 'test_datasets'):
         if isinstance(d.get(key), list):
             d[key] = [dict(x) if isinstance(x, dict) else x for x in d[key]]
     return d
 
 # %% ../nbs/04_config.ipynb #97769d34
-def _check_rules(cfg:Config, data:dict, pos:dict, problems:list, notes:list):
+def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list):
     L = lambda *k: _line(pos, k)
     given = lambda k: k in data and data[k] is not None
-    for a,b in [('gradient_accumulation_steps', 'batch_size'), ('eval_steps', 'evals_per_epoch'), ('save_steps', 'saves_per_epoch'),
-                ('warmup_steps', 'warmup_ratio'), ('load_in_4bit', 'load_in_8bit'), ('deepspeed', 'fsdp_config'), ('deepspeed', 'fsdp')]:
+    for a, b in [
+        ('gradient_accumulation_steps', 'batch_size'),
+        ('eval_steps', 'evals_per_epoch'),
+        ('save_steps', 'saves_per_epoch'),
+        ('warmup_steps', 'warmup_ratio'),
+        ('load_in_4bit', 'load_in_8bit'),
+        ('deepspeed', 'fsdp_config'),
+        ('deepspeed', 'fsdp'),
+    ]:
         if given(a) and given(b) and _set(data[a]) and _set(data[b]):
             problems.append(f"{L(b)}`{a}` and `{b}` cannot both be set; keep one")
-    if cfg.bf16 is True and cfg.fp16: problems.append(f"{L('fp16')}`bf16` and `fp16` cannot both be true; keep one")
-    if cfg.adapter == 'qlora' and cfg.load_in_8bit and not cfg.load_in_4bit: problems.append(f"{L('load_in_8bit')}`adapter: qlora` quantizes to 4 bits; remove `load_in_8bit`")
+    if cfg.bf16 is True and cfg.fp16:
+        problems.append(f"{L('fp16')}`bf16` and `fp16` cannot both be true; keep one")
+    if cfg.adapter == 'qlora' and cfg.load_in_8bit and not cfg.load_in_4bit:
+        problems.append(f"{L('load_in_8bit')}`adapter: qlora` quantizes to 4 bits; remove `load_in_8bit`")
     if cfg.adapter == 'qlora' and not cfg.load_in_4bit:
         problems.append(f"{L('adapter')}`adapter: qlora` needs `load_in_4bit: true` (or use `adapter: lora`)")
-    if cfg.load_in_4bit and cfg.adapter == 'lora': notes.append(f"{L('adapter')}`adapter: lora` on a 4-bit base (`load_in_4bit`) is QLoRA; trained as such")
+    if cfg.load_in_4bit and cfg.adapter == 'lora':
+        notes.append(f"{L('adapter')}`adapter: lora` on a 4-bit base (`load_in_4bit`) is QLoRA; trained as such")
     if cfg.load_in_4bit and not cfg.adapter:
-        problems.append(f"{L('load_in_4bit')}a 4-bit base model cannot be fully fine-tuned; set `adapter: qlora` or remove `load_in_4bit`")
-    if cfg.load_in_8bit and not cfg.adapter: problems.append(f"{L('load_in_8bit')}an 8-bit base model cannot be fully fine-tuned; set `adapter: lora`")
+        problems.append(
+            f"{L('load_in_4bit')}a 4-bit base model cannot be fully fine-tuned; set `adapter: qlora` or remove `load_in_4bit`"
+        )
+    if cfg.load_in_8bit and not cfg.adapter:
+        problems.append(f"{L('load_in_8bit')}an 8-bit base model cannot be fully fine-tuned; set `adapter: lora`")
     has_eval = bool(cfg.test_datasets or cfg.val_set_size)
     if not has_eval and (cfg.eval_steps or (cfg.eval_strategy or 'no') != 'no'):
         k = 'eval_steps' if cfg.eval_steps else 'eval_strategy'
         problems.append(f"{L(k)}`{k}` needs evaluation data; set `val_set_size` or `test_datasets`")
     if not has_eval and cfg.evals_per_epoch:
-        notes.append(f"{L('evals_per_epoch')}`evals_per_epoch`: no evaluation data (`val_set_size: 0`), so no evaluations run")
+        notes.append(
+            f"{L('evals_per_epoch')}`evals_per_epoch`: no evaluation data (`val_set_size: 0`), so no evaluations run"
+        )
     if cfg.early_stopping_patience and not (has_eval and (cfg.eval_steps or cfg.evals_per_epoch)):
-        problems.append(f"{L('early_stopping_patience')}`early_stopping_patience` needs evaluations: set `val_set_size` (or `test_datasets`) and `eval_steps` or `evals_per_epoch`")
-    if cfg.test_datasets and cfg.val_set_size: problems.append(f"{L('val_set_size')}`val_set_size` and `test_datasets` cannot both be set; keep one")
-    if cfg.adapter and not (cfg.lora_target_linear or cfg.lora_target_modules or cfg.lora_target_parameters or cfg.lora_model_dir):
-        problems.append(f"{L('adapter')}`adapter: {cfg.adapter}` has no target modules; set `lora_target_linear: true` or list `lora_target_modules`")
-    if not cfg.datasets: problems.append(f"{L('datasets')}`datasets` is empty; add at least one dataset")
-    if cfg.micro_batch_size < 1: problems.append(f"{L('micro_batch_size')}`micro_batch_size` must be at least 1")
+        problems.append(
+            f"{L('early_stopping_patience')}`early_stopping_patience` needs evaluations: set `val_set_size` (or `test_datasets`) and `eval_steps` or `evals_per_epoch`"
+        )
+    if cfg.test_datasets and cfg.val_set_size:
+        problems.append(f"{L('val_set_size')}`val_set_size` and `test_datasets` cannot both be set; keep one")
+    if cfg.adapter and not (
+        cfg.lora_target_linear or cfg.lora_target_modules or cfg.lora_target_parameters or cfg.lora_model_dir
+    ):
+        problems.append(
+            f"{L('adapter')}`adapter: {cfg.adapter}` has no target modules; set `lora_target_linear: true` or list `lora_target_modules`"
+        )
+    if not cfg.datasets:
+        problems.append(f"{L('datasets')}`datasets` is empty; add at least one dataset")
+    if cfg.micro_batch_size < 1:
+        problems.append(f"{L('micro_batch_size')}`micro_batch_size` must be at least 1")
     if cfg.batch_size is not None and cfg.batch_size % cfg.micro_batch_size:
-        problems.append(f"{L('batch_size')}`batch_size` {cfg.batch_size} is not a multiple of `micro_batch_size` {cfg.micro_batch_size}")
-    if not 0 <= cfg.val_set_size: problems.append(f"{L('val_set_size')}`val_set_size` cannot be negative")
-    if cfg.sequence_len < 8: problems.append(f"{L('sequence_len')}`sequence_len` {cfg.sequence_len} is too short")
-    if cfg.learning_rate <= 0 or cfg.learning_rate > 1: problems.append(f"{L('learning_rate')}`learning_rate` {cfg.learning_rate} is out of range (0, 1]")
-    if cfg.optimizer in AXOLOTL_ONLY_OPTIMIZERS: problems.append(f"{L('optimizer')}`optimizer: {cfg.optimizer}` is Axolotl's own optimizer, not supported by ftkit; use adamw_torch_fused or adamw_8bit")
-    elif cfg.optimizer not in HF_OPTIMIZERS: problems.append(f"{L('optimizer')}`optimizer: {cfg.optimizer}` is not a known optimizer{_suggest(cfg.optimizer, HF_OPTIMIZERS)}")
-    if cfg.lr_scheduler in AXOLOTL_ONLY_SCHEDULERS: problems.append(f"{L('lr_scheduler')}`lr_scheduler: {cfg.lr_scheduler}` is not supported; use cosine, linear or constant")
-    elif cfg.lr_scheduler not in LR_SCHEDULERS: problems.append(f"{L('lr_scheduler')}`lr_scheduler: {cfg.lr_scheduler}` is not a known scheduler{_suggest(cfg.lr_scheduler, LR_SCHEDULERS)}")
-    if cfg.attn_implementation and cfg.attn_implementation not in ATTN_IMPLEMENTATIONS and '/' not in cfg.attn_implementation:
-        problems.append(f"{L('attn_implementation')}`attn_implementation: {cfg.attn_implementation}` is not known{_suggest(cfg.attn_implementation, ATTN_IMPLEMENTATIONS)}")
+        problems.append(
+            f"{L('batch_size')}`batch_size` {cfg.batch_size} is not a multiple of `micro_batch_size` {cfg.micro_batch_size}"
+        )
+    if not 0 <= cfg.val_set_size:
+        problems.append(f"{L('val_set_size')}`val_set_size` cannot be negative")
+    if cfg.sequence_len < 8:
+        problems.append(f"{L('sequence_len')}`sequence_len` {cfg.sequence_len} is too short")
+    if cfg.learning_rate <= 0 or cfg.learning_rate > 1:
+        problems.append(f"{L('learning_rate')}`learning_rate` {cfg.learning_rate} is out of range (0, 1]")
+    if cfg.optimizer in AXOLOTL_ONLY_OPTIMIZERS:
+        problems.append(
+            f"{L('optimizer')}`optimizer: {cfg.optimizer}` is Axolotl's own optimizer, not supported by ftkit; use adamw_torch_fused or adamw_8bit"
+        )
+    elif cfg.optimizer not in HF_OPTIMIZERS:
+        problems.append(
+            f"{L('optimizer')}`optimizer: {cfg.optimizer}` is not a known optimizer{_suggest(cfg.optimizer, HF_OPTIMIZERS)}"
+        )
+    if cfg.lr_scheduler in AXOLOTL_ONLY_SCHEDULERS:
+        problems.append(
+            f"{L('lr_scheduler')}`lr_scheduler: {cfg.lr_scheduler}` is not supported; use cosine, linear or constant"
+        )
+    elif cfg.lr_scheduler not in LR_SCHEDULERS:
+        problems.append(
+            f"{L('lr_scheduler')}`lr_scheduler: {cfg.lr_scheduler}` is not a known scheduler{_suggest(cfg.lr_scheduler, LR_SCHEDULERS)}"
+        )
+    if (
+        cfg.attn_implementation
+        and cfg.attn_implementation not in ATTN_IMPLEMENTATIONS
+        and '/' not in cfg.attn_implementation
+    ):
+        problems.append(
+            f"{L('attn_implementation')}`attn_implementation: {cfg.attn_implementation}` is not known{_suggest(cfg.attn_implementation, ATTN_IMPLEMENTATIONS)}"
+        )
     if cfg.chat_template and cfg.chat_template not in CHAT_TEMPLATES:
-        problems.append(f"{L('chat_template')}`chat_template: {cfg.chat_template}` is not a known template{_suggest(cfg.chat_template, CHAT_TEMPLATES)}")
+        problems.append(
+            f"{L('chat_template')}`chat_template: {cfg.chat_template}` is not a known template{_suggest(cfg.chat_template, CHAT_TEMPLATES)}"
+        )
     if cfg.chat_template == 'jinja' and not cfg.chat_template_jinja:
         problems.append(f"{L('chat_template')}`chat_template: jinja` needs `chat_template_jinja`")
     for p in cfg.plugins or []:
-        if p not in PLUGINS_OK: problems.append(f"{L('plugins')}plugin `{p}` is Axolotl-specific and not supported by ftkit")
+        if p not in PLUGINS_OK:
+            problems.append(f"{L('plugins')}plugin `{p}` is Axolotl-specific and not supported by ftkit")
     for key in ('datasets', 'test_datasets'):
-        for i,ds in enumerate(getattr(cfg, key) or []): _check_dataset(ds, (key, i), pos, problems)
-    for k,why in IGNORED.items():
-        if _set(data.get(k)): notes.append(f"{L(k)}`{k}`: ignored ({why})")
+        for i, ds in enumerate(getattr(cfg, key) or []):
+            _check_dataset(ds, (key, i), pos, problems)
+    for k, why in IGNORED.items():
+        if _set(data.get(k)):
+            notes.append(f"{L(k)}`{k}`: ignored ({why})")
 
-def _unsupported(data:dict, pos:dict) -> list:
+
+def _unsupported(data: dict, pos: dict) -> list:
     "One line per feature of `data` that ftkit does not run."
     out = []
-    for k,why in UNSUPPORTED.items():
+    for k, why in UNSUPPORTED.items():
         v = data.get(k)
         if (k in _GT1 and isinstance(v, (int, float)) and v > 1) or (k not in _GT1 and _set(v)):
             out.append(f"{_line(pos, (k,))}`{k}`: ftkit does not support {why.format(v=v)}")
     return out
 
-def _check_dataset(ds:DatasetConfig, path, pos, problems):
-    L = lambda *k: _line(pos, path + k); at = _fmt_path(path)
+
+def _check_dataset(ds: DatasetConfig, path, pos, problems):
+    L = lambda *k: _line(pos, path + k)
+    at = _fmt_path(path)
     t = ds.type
-    if isinstance(t, dict): return   # a user-defined prompt format, checked when the data is prepared
+    if isinstance(t, dict):
+        return  # a user-defined prompt format, checked when the data is prepared
     if t is not None:
         base, _, style = t.partition(':')
         if base not in DATASET_TYPES:
-            hint = " (Axolotl removed it: use `type: chat_template` with `field_messages: conversations` and `message_property_mappings: {role: from, content: value}`)" if base == 'sharegpt' else f"; supported: {', '.join(DATASET_TYPES)}"
+            hint = (
+                " (Axolotl removed it: use `type: chat_template` with `field_messages: conversations` and `message_property_mappings: {role: from, content: value}`)"
+                if base == 'sharegpt'
+                else f"; supported: {', '.join(DATASET_TYPES)}"
+            )
             problems.append(f"{L('type')}`{at}.type: {t}` is not supported{hint}")
         elif style and (base != 'alpaca' or style not in ALPACA_STYLES):
-            problems.append(f"{L('type')}`{at}.type: {t}`: unknown style `{style}`; alpaca styles are {', '.join(ALPACA_STYLES)}")
+            problems.append(
+                f"{L('type')}`{at}.type: {t}`: unknown style `{style}`; alpaca styles are {', '.join(ALPACA_STYLES)}"
+            )
     for k in ('train_on_eos', 'train_on_eot'):
         v = getattr(ds, k)
-        if v is not None and v not in EOS_MODES: problems.append(f"{L(k)}`{at}.{k}: {v}` must be one of {', '.join(EOS_MODES)}")
+        if v is not None and v not in EOS_MODES:
+            problems.append(f"{L(k)}`{at}.{k}: {v}` must be one of {', '.join(EOS_MODES)}")
     if ds.chat_template and ds.chat_template not in CHAT_TEMPLATES:
-        problems.append(f"{L('chat_template')}`{at}.chat_template: {ds.chat_template}` is not a known template{_suggest(ds.chat_template, CHAT_TEMPLATES)}")
+        problems.append(
+            f"{L('chat_template')}`{at}.chat_template: {ds.chat_template}` is not a known template{_suggest(ds.chat_template, CHAT_TEMPLATES)}"
+        )
+
 
 def _check_unknown(cfg, pos, problems, notes):
     known_top = _known_keys(Config) | set(UNSUPPORTED) | set(IGNORED) | {'fsdp_version'}
+
     def chk(model, path, known):
-        for k in (model.model_extra or {}):
-            if not path and k in set(UNSUPPORTED) | set(IGNORED): continue
+        for k in model.model_extra or {}:
+            if not path and k in set(UNSUPPORTED) | set(IGNORED):
+                continue
             msg = f"{_line(pos, path + (k,))}`{_fmt_path(path + (k,))}`: unknown key{_suggest(k, known)}"
             (problems if cfg.strict else notes).append(msg + ("" if cfg.strict else "; ignored"))
+
     chk(cfg, (), known_top)
     for key in ('datasets', 'test_datasets'):
-        for i,d in enumerate(getattr(cfg, key) or []): chk(d, (key, i), _known_keys(DatasetConfig) | {'field_chosen', 'field_rejected'})
-    if cfg.fsdp_config is not None: chk(cfg.fsdp_config, ('fsdp_config',), _known_keys(FsdpConfig))
+        for i, d in enumerate(getattr(cfg, key) or []):
+            chk(d, (key, i), _known_keys(DatasetConfig) | {'field_chosen', 'field_rejected'})
+    if cfg.fsdp_config is not None:
+        chk(cfg.fsdp_config, ('fsdp_config',), _known_keys(FsdpConfig))
 
 # %% ../nbs/04_config.ipynb #f0713dd6
-def load_config(src,                 # Path to a YAML file, YAML text, or a dict
-                overrides:dict=None, # `{dotted.key: value}` applied on top
-                namespace:dict=None, # Values for `$var` / `${var}` (a notebook's namespace)
-                source:str=None,     # Name used in messages (default: the file name, or `the config`)
-                warn=True,           # Print notes (unknown and ignored keys) to stderr, one line each
-               ) -> Config:
+def load_config(
+    src,  # Path to a YAML file, YAML text, or a dict
+    overrides: dict = None,  # `{dotted.key: value}` applied on top
+    namespace: dict = None,  # Values for `$var` / `${var}` (a notebook's namespace)
+    source: str = None,  # Name used in messages (default: the file name, or `the config`)
+    warn=True,  # Print notes (unknown and ignored keys) to stderr, one line each
+) -> Config:
     "Read, interpolate, override and validate a config; raise `ConfigError` with every problem at once."
     pos = {}
-    if isinstance(src, Config): data = src.model_dump(by_alias=True, exclude_unset=True); source = source or getattr(src, '_source', None)
-    elif isinstance(src, dict): data = dict(src)
+    if isinstance(src, Config):
+        data = src.model_dump(by_alias=True, exclude_unset=True)
+        source = source or getattr(src, '_source', None)
+    elif isinstance(src, dict):
+        data = dict(src)
     else:
         s = str(src)
         if '\n' not in s and (s.endswith(('.yml', '.yaml')) or Path(s).is_file()):
             p = Path(s)
-            if not p.is_file(): raise ConfigError([f"config file not found: {s}"], s)
+            if not p.is_file():
+                raise ConfigError([f"config file not found: {s}"], s)
             text, source = p.read_text(encoding='utf-8'), source or s
-        else: text = s
-        if namespace is not None: text = interpolate(text, namespace, source)
+        else:
+            text = s
+        if namespace is not None:
+            text = interpolate(text, namespace, source)
         data, pos = parse_yaml(text, source)
     source = source or 'the config'
-    for k,v in (overrides or {}).items(): set_path(data, k, v)
+    for k, v in (overrides or {}).items():
+        set_path(data, k, v)
     problems, notes = [], []
     early = []
     data = _normalize(data, notes, pos, early)
     refused = early + _unsupported(data, pos)
-    try: cfg = Config.model_validate(data)
+    try:
+        cfg = Config.model_validate(data)
     except ValidationError as e:
         for err in e.errors():
-            loc = [x for x in err['loc'] if not (isinstance(x, str) and ('[' in x or x in ('str', 'dict', 'list', 'bool', 'int', 'float')))]
+            loc = [
+                x
+                for x in err['loc']
+                if not (isinstance(x, str) and ('[' in x or x in ('str', 'dict', 'list', 'bool', 'int', 'float')))
+            ]
             loc = ['model_config' if x == 'overrides_of_model_config' else x for x in loc]
-            if refused and loc == ['datasets'] and err['type'] == 'missing': continue   # e.g. pretraining_dataset instead
+            if refused and loc == ['datasets'] and err['type'] == 'missing':
+                continue  # e.g. pretraining_dataset instead
             problems.append(f"{_line(pos, loc)}`{_fmt_path(loc) or 'config'}`: {_pyd_msg(err)}")
         raise ConfigError(refused + list(dict.fromkeys(problems)), source) from None
     problems += refused
     _check_unknown(cfg, pos, problems, notes)
     _check_rules(cfg, data, pos, problems, notes)
-    if problems: raise ConfigError(problems, source)
+    if problems:
+        raise ConfigError(problems, source)
     if warn:
-        for n in notes: print(f"ftkit: warning: {source}: {n}", file=sys.stderr)
+        for n in notes:
+            print(f"ftkit: warning: {source}: {n}", file=sys.stderr)
     cfg._source, cfg._notes = source, notes
     return cfg
 
 # %% ../nbs/04_config.ipynb #47c2b7db
-def derived(cfg:Config, world_size:int=None, n_rows:int=None, rows_per_step:float=None) -> dict:
+def derived(cfg: Config, world_size: int = None, n_rows: int = None, rows_per_step: float = None) -> dict:
     "Batch sizes, and with `n_rows` the step counts, as the run will use them."
     world = world_size or int(os.environ.get('WORLD_SIZE', '1'))
-    gas = cfg.batch_size // cfg.micro_batch_size if cfg.batch_size and 'gradient_accumulation_steps' not in cfg.model_fields_set else cfg.gradient_accumulation_steps
-    d = dict(world_size=world, gradient_accumulation_steps=gas, batch_size=cfg.micro_batch_size * gas,
-             total_batch_size=cfg.micro_batch_size * gas * world)
+    gas = (
+        cfg.batch_size // cfg.micro_batch_size
+        if cfg.batch_size and 'gradient_accumulation_steps' not in cfg.model_fields_set
+        else cfg.gradient_accumulation_steps
+    )
+    d = dict(
+        world_size=world,
+        gradient_accumulation_steps=gas,
+        batch_size=cfg.micro_batch_size * gas,
+        total_batch_size=cfg.micro_batch_size * gas * world,
+    )
     if n_rows is not None:
         per_step = rows_per_step or d['total_batch_size']
         spe = max(1, math.ceil(n_rows / per_step))
         total = cfg.max_steps or max(1, math.ceil(spe * cfg.num_epochs))
-        if cfg.warmup_steps is not None: warm = int(cfg.warmup_steps) if cfg.warmup_steps >= 1 else int(cfg.warmup_steps * total)
-        elif cfg.warmup_ratio is not None: warm = int(cfg.warmup_ratio * total)
-        else: warm = min(int(0.03 * total), 100)     # Axolotl's default: 3% of the steps, at most 100
-        d.update(steps_per_epoch=spe, total_steps=total, warmup_steps=2 if warm == 1 else warm,
-                 logging_steps=cfg.logging_steps or max(min(int(0.005 * total), 10), 1))
+        if cfg.warmup_steps is not None:
+            warm = int(cfg.warmup_steps) if cfg.warmup_steps >= 1 else int(cfg.warmup_steps * total)
+        elif cfg.warmup_ratio is not None:
+            warm = int(cfg.warmup_ratio * total)
+        else:
+            warm = min(int(0.03 * total), 100)  # Axolotl's default: 3% of the steps, at most 100
+        d.update(
+            steps_per_epoch=spe,
+            total_steps=total,
+            warmup_steps=2 if warm == 1 else warm,
+            logging_steps=cfg.logging_steps or max(min(int(0.005 * total), 10), 1),
+        )
         for kind in ('eval', 'save'):
             st, per = getattr(cfg, f'{kind}_steps'), getattr(cfg, f'{kind}s_per_epoch')
-            if st is None and per: st = 1.0 / (per * cfg.num_epochs)   # a fraction of all steps, as Axolotl sets it
-            if st is not None and st < 1: st = math.ceil(st * total)
-            if st is not None and st >= 1: d[f'{kind}_steps'] = int(st)
+            if st is None and per:
+                st = 1.0 / (per * cfg.num_epochs)  # a fraction of all steps, as Axolotl sets it
+            if st is not None and st < 1:
+                st = math.ceil(st * total)
+            if st is not None and st >= 1:
+                d[f'{kind}_steps'] = int(st)
     return d
 
 # %% ../nbs/04_config.ipynb #87851625
-def dump_config(cfg:Config, path=None) -> str:
+def dump_config(cfg: Config, path=None) -> str:
     "The resolved config as YAML (defaults filled in); written to `path` when given."
     d = cfg.model_dump(mode='json', exclude_none=True, by_alias=True)
     s = yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=120)
-    if path: Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(s, encoding='utf-8')
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(s, encoding='utf-8')
     return s
 
-def validate_report(cfg:Config) -> str:
+
+def validate_report(cfg: Config) -> str:
     "What `ftkit validate` prints: the resolved config and the derived values."
     dv = derived(cfg)
     lines = [dump_config(cfg).rstrip(), '', '# derived (before the data is read):']
-    lines += [f"#   {k}: {v}" for k,v in dv.items()]
+    lines += [f"#   {k}: {v}" for k, v in dv.items()]
     if cfg.evals_per_epoch or cfg.saves_per_epoch:
-        lines.append("#   eval_steps / save_steps: computed from evals_per_epoch / saves_per_epoch once the rows are counted")
+        lines.append(
+            "#   eval_steps / save_steps: computed from evals_per_epoch / saves_per_epoch once the rows are counted"
+        )
     return '\n'.join(lines) + '\n'

@@ -23,121 +23,186 @@ __all__ = ['SAMPLE_PREFIX', 'DEFAULT_ROLES', 'IGNORE', 'resolve_data_path', 'loa
 SAMPLE_PREFIX = 'ftkit:samples/'
 _EXT = {'.json': 'json', '.jsonl': 'json', '.parquet': 'parquet', '.csv': 'csv', '.arrow': 'arrow', '.txt': 'text'}
 
-def resolve_data_path(path:str) -> str:
+
+def resolve_data_path(path: str) -> str:
     "Map `ftkit:samples/<name>` to the bundled file; leave other paths unchanged."
     if path.startswith(SAMPLE_PREFIX):
         from ftkit.tiny import SAMPLES, sample_path
-        name = path[len(SAMPLE_PREFIX):].removesuffix('.jsonl')
-        if name not in SAMPLES: raise DataError(f"unknown sample `{name}`", hint=f"use one of {sorted(SAMPLES)}", where=path)
+
+        name = path[len(SAMPLE_PREFIX) :].removesuffix('.jsonl')
+        if name not in SAMPLES:
+            raise DataError(f"unknown sample `{name}`", hint=f"use one of {sorted(SAMPLES)}", where=path)
         return str(sample_path(name))
     return path
 
-def load_source(ds:DatasetConfig):
+
+def load_source(ds: DatasetConfig):
     "Load the rows of one `datasets:` entry as a `datasets.Dataset`."
     import datasets
-    path = resolve_data_path(ds.path); p = Path(path).expanduser()
+
+    path = resolve_data_path(ds.path)
+    p = Path(path).expanduser()
     split = ds.split or 'train'
-    lg = datasets.logging.get_logger('datasets.packaged_modules.json.json'); lvl = lg.level
-    lg.setLevel(50)   # its own parse error is replaced by ours, which names the line
+    lg = datasets.logging.get_logger('datasets.packaged_modules.json.json')
+    lvl = lg.level
+    lg.setLevel(50)  # its own parse error is replaced by ours, which names the line
     try:
         if p.is_file():
             builder = ds.ds_type or _EXT.get(p.suffix)
-            if builder is None: raise DataError(f"cannot tell the format of {p.name}", hint="set `ds_type` (json, parquet, csv, arrow, text)", where=path)
+            if builder is None:
+                raise DataError(
+                    f"cannot tell the format of {p.name}",
+                    hint="set `ds_type` (json, parquet, csv, arrow, text)",
+                    where=path,
+                )
             return datasets.load_dataset(builder, data_files=[str(p)], split=split)
-        if p.is_dir():   # a folder, laid out like a Hub dataset repository (a local copy of one works the same)
-            if ds.ds_type: return datasets.load_dataset(ds.ds_type, data_dir=str(p), data_files=ds.data_files, split=split)
+        if p.is_dir():  # a folder, laid out like a Hub dataset repository (a local copy of one works the same)
+            if ds.ds_type:
+                return datasets.load_dataset(ds.ds_type, data_dir=str(p), data_files=ds.data_files, split=split)
             return datasets.load_dataset(str(p), name=ds.name, data_files=ds.data_files, split=split)
         return datasets.load_dataset(path, name=ds.name, data_files=ds.data_files, split=split, revision=ds.revision)
     except datasets.exceptions.DatasetGenerationError as e:
         files = [str(p)] if p.is_file() else sorted(str(f) for f in p.rglob('*.json*')) if p.is_dir() else []
         raise _json_error(files, e) from None
     except (FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as e:
-        if p.exists(): raise DataError(f"cannot load the data: {str(e).splitlines()[0]}", where=path) from None
-        raise DataError(f"no local file or folder, and no dataset on the Hub, is called `{ds.path}`", where=ds.path,
-                        hint="check the path (relative to the folder you run in) or the Hub id") from None
+        if p.exists():
+            raise DataError(f"cannot load the data: {str(e).splitlines()[0]}", where=path) from None
+        raise DataError(
+            f"no local file or folder, and no dataset on the Hub, is called `{ds.path}`",
+            where=ds.path,
+            hint="check the path (relative to the folder you run in) or the Hub id",
+        ) from None
     except ConnectionError as e:
-        raise DataError(f"cannot reach the Hugging Face Hub for `{ds.path}`", where=ds.path,
-                        hint="check your network (or HF_HUB_OFFLINE), or point `path` at a local copy") from None
+        raise DataError(
+            f"cannot reach the Hugging Face Hub for `{ds.path}`",
+            where=ds.path,
+            hint="check your network (or HF_HUB_OFFLINE), or point `path` at a local copy",
+        ) from None
     except ValueError as e:
         if 'Unknown split' in str(e) or 'BuilderConfig' in str(e) or 'config' in str(e).lower():
             raise DataError(str(e).splitlines()[0][:200], where=ds.path, hint="check `split` and `name`") from None
         raise
-    finally: lg.setLevel(lvl)
+    finally:
+        lg.setLevel(lvl)
+
 
 def _json_error(files, e):
     "Find the first malformed JSON line in `files` and name it."
     for f in files:
-        if not f.endswith(('.json', '.jsonl')): continue
+        if not f.endswith(('.json', '.jsonl')):
+            continue
         with open(f, encoding='utf-8') as fh:
-            for i,line in enumerate(fh, 1):
-                if not line.strip(): continue
-                try: json.loads(line)
-                except json.JSONDecodeError as je: return DataError(f"line {i} is not valid JSON ({je.msg}, column {je.colno})", where=f)
+            for i, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as je:
+                    return DataError(f"line {i} is not valid JSON ({je.msg}, column {je.colno})", where=f)
     return DataError(f"could not read the data: {e.__cause__ or e}", where=', '.join(files))
 
 # %% ../nbs/06_data.ipynb #8eba3edf
-def _chat_field(ds:DatasetConfig): return ds.field_messages or 'messages'
+def _chat_field(ds: DatasetConfig):
+    return ds.field_messages or 'messages'
+
 
 def detect_type(columns) -> str:
     "The dataset `type` whose columns these are, or None."
     cols = set(columns)
-    if 'input_ids' in cols: return 'pretokenized'
-    if cols & {'messages', 'conversations', 'conversation'}: return 'chat_template'
-    if {'instruction', 'output'} <= cols: return 'alpaca'
-    if 'segments' in cols: return 'input_output'
-    if 'text' in cols: return 'completion'
+    if 'input_ids' in cols:
+        return 'pretokenized'
+    if cols & {'messages', 'conversations', 'conversation'}:
+        return 'chat_template'
+    if {'instruction', 'output'} <= cols:
+        return 'alpaca'
+    if 'segments' in cols:
+        return 'input_output'
+    if 'text' in cols:
+        return 'completion'
     return None
 
-def _needs(ds:DatasetConfig) -> set:
+
+def _needs(ds: DatasetConfig) -> set:
     t = base_type(ds.type)
-    return {'chat_template': {_chat_field(ds)}, 'alpaca': {'instruction', 'output'}, 'completion': {ds.field or 'text'},
-            'input_output': {'segments'}, 'pretokenized': {'input_ids'}}.get(t, set())
+    return {
+        'chat_template': {_chat_field(ds)},
+        'alpaca': {'instruction', 'output'},
+        'completion': {ds.field or 'text'},
+        'input_output': {'segments'},
+        'pretokenized': {'input_ids'},
+    }.get(t, set())
 
-_FIX = {'chat_template': "type: chat_template (and field_messages: <column> if the turns are not in `messages`)",
-        'alpaca': "type: alpaca", 'completion': "type: completion (field: <column>)", 'input_output': "type: input_output",
-        'pretokenized': "no `type` (pre-tokenized rows pass through)"}
 
-def check_shape(columns, ds:DatasetConfig, first_row=None):
+_FIX = {
+    'chat_template': "type: chat_template (and field_messages: <column> if the turns are not in `messages`)",
+    'alpaca': "type: alpaca",
+    'completion': "type: completion (field: <column>)",
+    'input_output': "type: input_output",
+    'pretokenized': "no `type` (pre-tokenized rows pass through)",
+}
+
+
+def check_shape(columns, ds: DatasetConfig, first_row=None):
     "Raise `DataError` when the columns do not fit the declared type, naming the type that would."
     missing = _needs(ds) - set(columns)
-    if not missing: return
+    if not missing:
+        return
     fits = detect_type(columns)
-    show = f"; first row: {json.dumps(first_row, ensure_ascii=False, default=str)[:160]}" if first_row is not None else ""
+    show = (
+        f"; first row: {json.dumps(first_row, ensure_ascii=False, default=str)[:160]}" if first_row is not None else ""
+    )
     if fits and fits != base_type(ds.type):
-        raise DataError(f"declared `type: {ds.type or '(none)'}` but the rows look like {fits} data (columns {sorted(columns)})",
-                        where=ds.path, hint=f"use {_FIX[fits]}")
-    raise DataError(f"`type: {ds.type or '(none)'}` needs the column(s) {sorted(missing)}; the rows have {sorted(columns)}{show}",
-                    where=ds.path, hint="rename the columns, or set field / field_messages to the column that holds the data")
+        raise DataError(
+            f"declared `type: {ds.type or '(none)'}` but the rows look like {fits} data (columns {sorted(columns)})",
+            where=ds.path,
+            hint=f"use {_FIX[fits]}",
+        )
+    raise DataError(
+        f"`type: {ds.type or '(none)'}` needs the column(s) {sorted(missing)}; the rows have {sorted(columns)}{show}",
+        where=ds.path,
+        hint="rename the columns, or set field / field_messages to the column that holds the data",
+    )
 
 # %% ../nbs/06_data.ipynb #4f7315cf
 DEFAULT_ROLES = dict(user=['human', 'user'], assistant=['gpt', 'assistant'], system=['system'], tool=['tool'])
-IGNORE = -100   # the label of a token that is not trained (the index 🤗 losses ignore)
+IGNORE = -100  # the label of a token that is not trained (the index 🤗 losses ignore)
 _PASSTHROUGH = ('tool_calls', 'tool_call_id', 'name', 'reasoning_content', 'thinking')
+
 
 class ChatSpec:
     "How to read and label the conversations of one dataset."
-    def __init__(self, ds:DatasetConfig, cfg:Config, tok):
+
+    def __init__(self, ds: DatasetConfig, cfg: Config, tok):
         self.field = _chat_field(ds)
         mp = dict(ds.message_property_mappings or {})
-        if ds.message_field_role: mp.setdefault('role', ds.message_field_role)
-        if ds.message_field_content: mp.setdefault('content', ds.message_field_content)
+        if ds.message_field_role:
+            mp.setdefault('role', ds.message_field_role)
+        if ds.message_field_content:
+            mp.setdefault('content', ds.message_field_content)
         self.role_key, self.content_key = mp.get('role', 'role'), mp.get('content', 'content')
-        self.role_map = {src: dst for dst,srcs in (ds.roles or DEFAULT_ROLES).items() for src in srcs}
+        self.role_map = {src: dst for dst, srcs in (ds.roles or DEFAULT_ROLES).items() for src in srcs}
         rt = ds.roles_to_train if ds.roles_to_train is not None else ['assistant']
         self.roles_to_train = {self.role_map.get(r, r) for r in rt}
         self.train_on_inputs = cfg.train_on_inputs
         self.drop_system = bool(ds.drop_system_message)
         self.training_key, self.detail_key = ds.message_field_training, ds.message_field_training_detail
         self.tools_key = ds.field_tools
-        self.template = resolve_chat_template(ds.chat_template or cfg.chat_template, ds.chat_template_jinja or cfg.chat_template_jinja, tok, ds.path)
+        self.template = resolve_chat_template(
+            ds.chat_template or cfg.chat_template, ds.chat_template_jinja or cfg.chat_template_jinja, tok, ds.path
+        )
         self.eos = tok.eos_token
         eot = [t for t in (cfg.eot_tokens or [tok.eos_token]) if t]
-        self.eot = [t for t in eot if t in self.template or t == tok.eos_token]   # Axolotl drops eot tokens the template never writes
+        self.eot = [
+            t for t in eot if t in self.template or t == tok.eos_token
+        ]  # Axolotl drops eot tokens the template never writes
         self.on_eos = ds.train_on_eos or 'turn'
         self.on_eot = ds.train_on_eot or self.on_eos
         if self.eos in eot and eot != [self.eos] and self.on_eos != self.on_eot:
-            raise DataError(f"train_on_eos ({self.on_eos}) and train_on_eot ({self.on_eot}) disagree about {self.eos}, which is both EOS and in eot_tokens",
-                            where=ds.path, hint="set train_on_eos and train_on_eot to the same value")
+            raise DataError(
+                f"train_on_eos ({self.on_eos}) and train_on_eot ({self.on_eot}) disagree about {self.eos}, which is both EOS and in eot_tokens",
+                where=ds.path,
+                hint="set train_on_eos and train_on_eot to the same value",
+            )
         self.stops = sorted({*self.eot, self.eos} - {None}, key=len, reverse=True)
         self.tok, self._kw = tok, dict(tok.special_tokens_map)
         self._compile()
@@ -146,204 +211,285 @@ class ChatSpec:
         self._fast, self._probed = None, 0
         try:
             from transformers.utils.chat_template_utils import _compile_jinja_template
-            self._fast = _compile_jinja_template(self.template)
-        except Exception: pass
 
-    def __getstate__(self): return {k: v for k,v in self.__dict__.items() if k != '_fast'}   # worker processes recompile
-    def __setstate__(self, d): self.__dict__.update(d); self._compile()
+            self._fast = _compile_jinja_template(self.template)
+        except Exception:
+            pass
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != '_fast'}  # worker processes recompile
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._compile()
 
     def render(self, msgs, tools=None):
         "The chat template applied to `msgs`: rendered directly by jinja once that is proven to equal `apply_chat_template`."
-        slow = lambda: self.tok.apply_chat_template(msgs, chat_template=self.template, tokenize=False, **(dict(tools=tools) if tools else {}))
-        if self._fast is None: return slow()
+        slow = lambda: self.tok.apply_chat_template(
+            msgs, chat_template=self.template, tokenize=False, **(dict(tools=tools) if tools else {})
+        )
+        if self._fast is None:
+            return slow()
         fast = self._fast.render(messages=msgs, tools=tools, add_generation_prompt=False, **self._kw)
-        if self._probed < 16:    # the first conversations check the fast path against transformers' own
+        if self._probed < 16:  # the first conversations check the fast path against transformers' own
             self._probed += 1
-            if fast != (s := slow()): self._fast = None; return s
+            if fast != (s := slow()):
+                self._fast = None
+                return s
         return fast
 
-def chat_messages(row, spec:ChatSpec, where=None):
+
+def chat_messages(row, spec: ChatSpec, where=None):
     "The messages of `row`, with roles mapped and the per-message training flags read."
     turns = row.get(spec.field)
     if turns is None:
-        raise DataError(f"no `{spec.field}` column; the row has {sorted(row)}", where=where,
-                        hint="set `field_messages` to the column that holds the turns")
+        raise DataError(
+            f"no `{spec.field}` column; the row has {sorted(row)}",
+            where=where,
+            hint="set `field_messages` to the column that holds the turns",
+        )
     out = []
-    for j,t in enumerate(turns):
+    for j, t in enumerate(turns):
         if not isinstance(t, dict) or spec.role_key not in t or spec.content_key not in t:
-            raise DataError(f"turn {j} lacks `{spec.role_key}`/`{spec.content_key}`: {json.dumps(t, ensure_ascii=False, default=str)[:120]}",
-                            where=where, hint="set `message_property_mappings` (e.g. {role: from, content: value})")
+            raise DataError(
+                f"turn {j} lacks `{spec.role_key}`/`{spec.content_key}`: {json.dumps(t, ensure_ascii=False, default=str)[:120]}",
+                where=where,
+                hint="set `message_property_mappings` (e.g. {role: from, content: value})",
+            )
         role = spec.role_map.get(t[spec.role_key], t[spec.role_key])
-        if role == 'system' and spec.drop_system: continue
+        if role == 'system' and spec.drop_system:
+            continue
         c = t[spec.content_key]
         m = dict(role=role, content=c if isinstance(c, str) else ('' if c is None else str(c)))
         for k in _PASSTHROUGH:
-            if t.get(k) is not None: m[k] = t[k]
+            if t.get(k) is not None:
+                m[k] = t[k]
         m['_train'] = t.get(spec.training_key) if spec.training_key else None
         m['_detail'] = t.get(spec.detail_key) if spec.detail_key else None
         out.append(m)
     return out
 
-def _clean(msgs): return [{k: v for k,v in m.items() if not k.startswith('_')} for m in msgs]
+
+def _clean(msgs):
+    return [{k: v for k, v in m.items() if not k.startswith('_')} for m in msgs]
+
 
 def _spans(tok, spec, msgs, tools=None):
     "Rendered text and the character spans of each message's content, or None when the template defeats sentinels."
     sent = [f"\ue000{i}\ue001" for i in range(len(msgs))]
     text = spec.render(msgs, tools)
-    ph = spec.render([dict(m, content=s) for m,s in zip(msgs, sent)], tools)
+    ph = spec.render([dict(m, content=s) for m, s in zip(msgs, sent)], tools)
     pieces, rest = [], ph
     for s in sent:
-        if rest.count(s) != 1: return text, None
-        a,rest = rest.split(s); pieces.append(a)
+        if rest.count(s) != 1:
+            return text, None
+        a, rest = rest.split(s)
+        pieces.append(a)
     pieces.append(rest)
-    if not text.startswith(pieces[0]): return text, None
+    if not text.startswith(pieces[0]):
+        return text, None
     spans, cur = [], len(pieces[0])
-    for i,m in enumerate(msgs):
+    for i, m in enumerate(msgs):
         c = m['content']
         for cand in (c, c.strip(), c.lstrip(), c.rstrip()):
-            if text.startswith(cand, cur) and text.startswith(pieces[i+1], cur + len(cand)): break
-        else: return text, None
-        spans.append((cur, cur + len(cand))); cur += len(cand) + len(pieces[i+1])
+            if text.startswith(cand, cur) and text.startswith(pieces[i + 1], cur + len(cand)):
+                break
+        else:
+            return text, None
+        spans.append((cur, cur + len(cand)))
+        cur += len(cand) + len(pieces[i + 1])
     return (text, spans) if cur == len(text) else (text, None)
+
 
 def _spans_slow(tok, spec, msgs, tools=None):
     "Fallback: render each prefix of the conversation to find where each message ends."
     text = spec.render(msgs, tools)
     spans, prev = [], 0
-    for i,m in enumerate(msgs):
-        end = len(spec.render(msgs[:i+1], tools))
-        seg = text[prev:end]; c = m['content'].strip()
+    for i, m in enumerate(msgs):
+        end = len(spec.render(msgs[: i + 1], tools))
+        seg = text[prev:end]
+        c = m['content'].strip()
         j = seg.rfind(c) if c else -1
-        spans.append((prev + j, prev + j + len(c)) if j >= 0 else (end, end)); prev = end
+        spans.append((prev + j, prev + j + len(c)) if j >= 0 else (end, end))
+        prev = end
     return text, spans
 
-def chat_text(msgs, tok, spec:ChatSpec, tools=None):
+
+def chat_text(msgs, tok, spec: ChatSpec, tools=None):
     "The rendered conversation and the character span of each message's content."
     clean = _clean(msgs)
     text, spans = _spans(tok, spec, clean, tools)
-    if spans is None: text, spans = _spans_slow(tok, spec, clean, tools)
+    if spans is None:
+        text, spans = _spans_slow(tok, spec, clean, tools)
     return text, spans
 
-def tokenize_chat(msgs, tok, spec:ChatSpec, tools=None):
+
+def tokenize_chat(msgs, tok, spec: ChatSpec, tools=None):
     "`input_ids` and `labels` for one conversation (messages from `chat_messages`)."
     text, spans = chat_text(msgs, tok, spec, tools)
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
     return chat_labels(msgs, text, spans, enc['input_ids'], enc['offset_mapping'], spec)
 
-def chat_labels(msgs, text, spans, ids, offs, spec:ChatSpec):
+
+def chat_labels(msgs, text, spans, ids, offs, spec: ChatSpec):
     "Labels for the tokens `ids` (with character offsets `offs`) of the rendered conversation `text`."
     n, trained, stops = len(msgs), [], []
-    for i,(m,(s,e)) in enumerate(zip(msgs, spans)):
-        if e <= s: stops.append(None); continue          # an empty message trains nothing, not even its end token
+    for i, (m, (s, e)) in enumerate(zip(msgs, spans)):
+        if e <= s:
+            stops.append(None)
+            continue  # an empty message trains nothing, not even its end token
         on = m['_train'] if m['_train'] is not None else (spec.train_on_inputs or m['role'] in spec.roles_to_train)
         if m['_detail']:
-            for d in m['_detail']:   # character ranges of the content, end inclusive, as in Axolotl
-                if d.get('train'): trained.append((s + d['begin_offset'], s + d['end_offset'] + 1))
+            for d in m['_detail']:  # character ranges of the content, end inclusive, as in Axolotl
+                if d.get('train'):
+                    trained.append((s + d['begin_offset'], s + d['end_offset'] + 1))
             on = on or any(d.get('train') for d in m['_detail'])
-        elif on: trained.append((s, e))
-        nxt = spans[i+1][0] if i+1 < n else len(text)
+        elif on:
+            trained.append((s, e))
+        nxt = spans[i + 1][0] if i + 1 < n else len(text)
         found = [(p, t) for t in spec.stops for p in [text.find(t, e, nxt)] if p >= 0]
         stops.append((min(found), on) if found else None)
     # `last`: the last trained turn's end token; as in Axolotl, when the other setting is `all` every turn is
     # considered, so `last` becomes the final turn of any role
     scan_all = 'all' in (spec.on_eos, spec.on_eot)
-    last_on = max((i for i,x in enumerate(stops) if x and (x[1] or scan_all)), default=None)
-    for i,x in enumerate(stops):
-        if not x: continue
+    last_on = max((i for i, x in enumerate(stops) if x and (x[1] or scan_all)), default=None)
+    for i, x in enumerate(stops):
+        if not x:
+            continue
         (p, t), on = x
-        def wants(mode): return mode == 'all' or (mode == 'turn' and on) or (mode == 'last' and i == last_on)
-        if (t == spec.eos and wants(spec.on_eos)) or (t in spec.eot and wants(spec.on_eot)): trained.append((p, p + len(t)))
-    labels, k = [IGNORE]*len(ids), 0
+
+        def wants(mode):
+            return mode == 'all' or (mode == 'turn' and on) or (mode == 'last' and i == last_on)
+
+        if (t == spec.eos and wants(spec.on_eos)) or (t in spec.eot and wants(spec.on_eot)):
+            trained.append((p, p + len(t)))
+    labels, k = [IGNORE] * len(ids), 0
     trained.sort()
-    for j,(a,b) in enumerate(offs):
-        while k < len(trained) and trained[k][1] <= a: k += 1
-        if k < len(trained) and trained[k][0] <= a < trained[k][1] and b > a: labels[j] = ids[j]
+    for j, (a, b) in enumerate(offs):
+        while k < len(trained) and trained[k][1] <= a:
+            k += 1
+        if k < len(trained) and trained[k][0] <= a < trained[k][1] and b > a:
+            labels[j] = ids[j]
     return ids, labels
 
 # %% ../nbs/06_data.ipynb #60f8062a
 def _check_alpaca(row, where):
     for k in ('instruction', 'output'):
         if not isinstance(row.get(k), str):
-            raise DataError(f"field `{k}` is missing or not text: {json.dumps(row, ensure_ascii=False, default=str)[:160]}", where=where,
-                            hint="alpaca rows need `instruction` and `output` (and optionally `input`)")
+            raise DataError(
+                f"field `{k}` is missing or not text: {json.dumps(row, ensure_ascii=False, default=str)[:160]}",
+                where=where,
+                hint="alpaca rows need `instruction` and `output` (and optionally `input`)",
+            )
+
 
 def _join_alpaca(p, r, tok, train_on_inputs):
     "Prompt ids (with BOS) + response ids (BOS stripped, EOS appended); the prompt masked unless `train_on_inputs`."
-    if tok.bos_token_id is not None and r[:1] == [tok.bos_token_id]: r = r[1:]
-    if not r or r[-1] != tok.eos_token_id: r = r + [tok.eos_token_id]
-    return p + r, (p if train_on_inputs else [IGNORE]*len(p)) + r
+    if tok.bos_token_id is not None and r[:1] == [tok.bos_token_id]:
+        r = r[1:]
+    if not r or r[-1] != tok.eos_token_id:
+        r = r + [tok.eos_token_id]
+    return p + r, (p if train_on_inputs else [IGNORE] * len(p)) + r
+
 
 def tokenize_alpaca(row, tok, train_on_inputs=False, style='instruct', where=None):
     "`input_ids` and `labels` for one alpaca row."
     _check_alpaca(row, where)
-    return _join_alpaca(tok(alpaca_prompt(row['instruction'], row.get('input'), style))['input_ids'], tok(row['output'])['input_ids'],
-                        tok, train_on_inputs)
+    return _join_alpaca(
+        tok(alpaca_prompt(row['instruction'], row.get('input'), style))['input_ids'],
+        tok(row['output'])['input_ids'],
+        tok,
+        train_on_inputs,
+    )
 
 # %% ../nbs/06_data.ipynb #484c006e
 def _chunks(ids, tok, seq_len):
     "EOS appended (unless the text hit the 64 x sequence_len cap), then cut into `seq_len` chunks, all trained."
-    if len(ids) < seq_len * 64 and tok.eos_token_id is not None: ids = ids + [tok.eos_token_id]
-    return [(ids[i:i+seq_len], ids[i:i+seq_len]) for i in range(0, len(ids), seq_len)]
+    if len(ids) < seq_len * 64 and tok.eos_token_id is not None:
+        ids = ids + [tok.eos_token_id]
+    return [(ids[i : i + seq_len], ids[i : i + seq_len]) for i in range(0, len(ids), seq_len)]
+
 
 def tokenize_completion(text, tok, seq_len):
     "Chunks of at most `seq_len` tokens, all trained, BOS first and EOS last."
     return _chunks(tok(text, truncation=True, max_length=seq_len * 64)['input_ids'], tok, seq_len)
 
+
 def tokenize_input_output(segments, tok, train_on_inputs=False, where=None):
     "`input_ids` and `labels` from labelled text segments."
     ids, labels = [], []
-    for j,sg in enumerate(segments or []):
+    for j, sg in enumerate(segments or []):
         if not isinstance(sg, dict) or 'text' not in sg:
             raise DataError(f"segment {j} is not {{label, text}}: {json.dumps(sg, default=str)[:120]}", where=where)
         x = tok(sg['text'], add_special_tokens=False)['input_ids']
-        ids += x; labels += x if (sg.get('label', True) or train_on_inputs) else [IGNORE]*len(x)
+        ids += x
+        labels += x if (sg.get('label', True) or train_on_inputs) else [IGNORE] * len(x)
     return ids, labels
+
 
 def _pretokenized(row, where=None):
     ids = list(row['input_ids'])
     labels = list(row['labels']) if row.get('labels') is not None else list(ids)
-    if len(labels) != len(ids): raise DataError(f"`labels` has {len(labels)} entries for {len(ids)} input_ids", where=where)
+    if len(labels) != len(ids):
+        raise DataError(f"`labels` has {len(labels)} entries for {len(ids)} input_ids", where=where)
     return ids, labels
 
 # %% ../nbs/06_data.ipynb #ba8291e4
 def base_type(t):
     "`alpaca:chatml` -> `alpaca`; no type -> `pretokenized`."
-    if t is None: return 'pretokenized'
+    if t is None:
+        return 'pretokenized'
     return t.split(':')[0] if isinstance(t, str) else 'custom'
+
 
 def _ids(tok, texts, **kw):
     "Token ids of `texts`, a batch at a time (with the tokenizer's BOS/EOS template, as `tok(texts)`)."
-    if not texts: return []
-    if not kw and getattr(tok, 'backend_tokenizer', None) is not None: return [e.ids for e in tok.backend_tokenizer.encode_batch(texts)]
+    if not texts:
+        return []
+    if not kw and getattr(tok, 'backend_tokenizer', None) is not None:
+        return [e.ids for e in tok.backend_tokenizer.encode_batch(texts)]
     return tok(texts, **kw)['input_ids']
+
 
 class BatchTokenizer:
     "Callable `(rows, wheres) -> [[(input_ids, labels), ...] per row]` for dataset `ds` (picklable, for worker processes)."
-    def __init__(self, ds:DatasetConfig, cfg:Config, tok):
+
+    def __init__(self, ds: DatasetConfig, cfg: Config, tok):
         self.ds, self.cfg, self.tok, self.type = ds, cfg, tok, base_type(ds.type)
         if self.type not in ('chat_template', 'alpaca', 'completion', 'input_output', 'pretokenized'):
-            raise DataError(f"dataset type `{ds.type}` is not supported", where=ds.path,
-                            hint="use chat_template, alpaca (:chat, :chatml, :phi), completion, input_output, or no type for pre-tokenized data")
+            raise DataError(
+                f"dataset type `{ds.type}` is not supported",
+                where=ds.path,
+                hint="use chat_template, alpaca (:chat, :chatml, :phi), completion, input_output, or no type for pre-tokenized data",
+            )
         self.spec = ChatSpec(ds, cfg, tok) if self.type == 'chat_template' else None
 
-    def __call__(self, rows, wheres): return getattr(self, '_' + self.type)(rows, wheres)
+    def __call__(self, rows, wheres):
+        return getattr(self, '_' + self.type)(rows, wheres)
 
     def _chat_template(self, rows, wheres):
         spec, tok, prepped = self.spec, self.tok, []
         for row, w in zip(rows, wheres):
             msgs = chat_messages(row, spec, w)
-            prepped.append((msgs, *chat_text(msgs, tok, spec, row.get(spec.tools_key) if spec.tools_key else None)) if msgs else None)
+            prepped.append(
+                (msgs, *chat_text(msgs, tok, spec, row.get(spec.tools_key) if spec.tools_key else None))
+                if msgs
+                else None
+            )
         encs = iter(tok.backend_tokenizer.encode_batch([p[1] for p in prepped if p], add_special_tokens=False))
         out = []
         for p in prepped:
-            if p is None: out.append([]); continue
+            if p is None:
+                out.append([])
+                continue
             e = next(encs)
             out.append([chat_labels(p[0], p[1], p[2], list(e.ids), e.offsets, spec)])
         return out
 
     def _alpaca(self, rows, wheres):
         tok, style = self.tok, self.ds.type.partition(':')[2] or 'instruct'
-        for row, w in zip(rows, wheres): _check_alpaca(row, w)
+        for row, w in zip(rows, wheres):
+            _check_alpaca(row, w)
         P = _ids(tok, [alpaca_prompt(r['instruction'], r.get('input'), style) for r in rows])
         R = _ids(tok, [r['output'] for r in rows])
         return [[_join_alpaca(p, r, tok, self.cfg.train_on_inputs)] for p, r in zip(P, R)]
@@ -352,15 +498,24 @@ class BatchTokenizer:
         field, L, tok = self.ds.field or 'text', self.cfg.sequence_len, self.tok
         for row, w in zip(rows, wheres):
             if not isinstance(row.get(field), str):
-                raise DataError(f"field `{field}` is missing or not text: {json.dumps(row, default=str)[:160]}", where=w, hint="set `field`")
+                raise DataError(
+                    f"field `{field}` is missing or not text: {json.dumps(row, default=str)[:160]}",
+                    where=w,
+                    hint="set `field`",
+                )
         return [_chunks(ids, tok, L) for ids in _ids(tok, [r[field] for r in rows], truncation=True, max_length=L * 64)]
 
     def _input_output(self, rows, wheres):
-        return [[tokenize_input_output(r.get('segments'), self.tok, self.cfg.train_on_inputs, w)] for r, w in zip(rows, wheres)]
+        return [
+            [tokenize_input_output(r.get('segments'), self.tok, self.cfg.train_on_inputs, w)]
+            for r, w in zip(rows, wheres)
+        ]
 
-    def _pretokenized(self, rows, wheres): return [[_pretokenized(r, w)] for r, w in zip(rows, wheres)]
+    def _pretokenized(self, rows, wheres):
+        return [[_pretokenized(r, w)] for r, w in zip(rows, wheres)]
 
-def row_tokenizer(ds:DatasetConfig, cfg:Config, tok):
+
+def row_tokenizer(ds: DatasetConfig, cfg: Config, tok):
     "A function `(row, where) -> [(input_ids, labels), ...]` for rows of dataset `ds`."
     f = BatchTokenizer(ds, cfg, tok)
     return lambda row, where=None: f([row], [where])[0]
@@ -368,165 +523,272 @@ def row_tokenizer(ds:DatasetConfig, cfg:Config, tok):
 # %% ../nbs/06_data.ipynb #e41c4eae
 class Drop:
     "Why a prepared row was dropped: the keys of `stats['dropped']`."
+
     EMPTY = 'empty conversation'
     TOO_LONG = 'longer than sequence_len'
     TOO_SHORT = 'shorter than min_sample_len'
     NOT_TRAINED = 'no trained token'
     DUPLICATE = 'duplicate'
 
+
 def _drop_reason(ids, n_trained, cfg) -> str:
     "Why the row `ids` is not kept, or '' when it is."
-    if not ids: return Drop.EMPTY
-    if len(ids) > cfg.sequence_len: return Drop.TOO_LONG
-    if len(ids) < cfg.min_sample_len: return Drop.TOO_SHORT
-    if n_trained == 0: return Drop.NOT_TRAINED
+    if not ids:
+        return Drop.EMPTY
+    if len(ids) > cfg.sequence_len:
+        return Drop.TOO_LONG
+    if len(ids) < cfg.min_sample_len:
+        return Drop.TOO_SHORT
+    if n_trained == 0:
+        return Drop.NOT_TRAINED
     return ''
+
 
 def _tokenize_batch(batch, idx, *, fn, ds, cfg, source=0):
     out = dict(input_ids=[], labels=[], length=[], n_trained=[], drop=[], digest=[], source=[], row=[])
     keys = list(batch)
     rows = [{k: batch[k][n] for k in keys} for n in range(len(idx))]
     for i, pieces in zip(idx, fn(rows, [f"{ds.path} row {i}" for i in idx])):
-        if not pieces: pieces = [([], [])]
-        for ids,labels in pieces:
-            if cfg.excess_length_strategy == 'truncate': ids, labels = ids[:cfg.sequence_len], labels[:cfg.sequence_len]
+        if not pieces:
+            pieces = [([], [])]
+        for ids, labels in pieces:
+            if cfg.excess_length_strategy == 'truncate':
+                ids, labels = ids[: cfg.sequence_len], labels[: cfg.sequence_len]
             nt = sum(l != IGNORE for l in labels)
             drop = _drop_reason(ids, nt, cfg)
             if drop == Drop.TOO_LONG and cfg.excess_length_strategy == 'raise':
-                raise DataError(f"row {i} has {len(ids)} tokens, more than sequence_len {cfg.sequence_len}", where=ds.path,
-                                hint="raise sequence_len, or set excess_length_strategy: drop or truncate")
-            out['input_ids'].append(ids); out['labels'].append(labels); out['length'].append(len(ids))
-            out['n_trained'].append(nt); out['drop'].append(drop); out['source'].append(source); out['row'].append(i)
-            out['digest'].append(hashlib.blake2b(json.dumps([ids, labels]).encode(), digest_size=12).hexdigest() if cfg.dataset_exact_deduplication else '')
+                raise DataError(
+                    f"row {i} has {len(ids)} tokens, more than sequence_len {cfg.sequence_len}",
+                    where=ds.path,
+                    hint="raise sequence_len, or set excess_length_strategy: drop or truncate",
+                )
+            out['input_ids'].append(ids)
+            out['labels'].append(labels)
+            out['length'].append(len(ids))
+            out['n_trained'].append(nt)
+            out['drop'].append(drop)
+            out['source'].append(source)
+            out['row'].append(i)
+            out['digest'].append(
+                hashlib.blake2b(json.dumps([ids, labels]).encode(), digest_size=12).hexdigest()
+                if cfg.dataset_exact_deduplication
+                else ''
+            )
     return out
+
 
 def _code_digest():
     "A hash of ftkit's data code: a change to how rows are tokenized invalidates every cache."
     import importlib.util
+
     return hashlib.sha256(Path(importlib.util.find_spec('ftkit.data').origin).read_bytes()).hexdigest()[:12]
+
 
 def _tok_digest(tok):
     "A hash of everything about the tokenizer that changes tokens: vocabulary, merges, special tokens, chat template."
-    h = hashlib.sha256(tok.backend_tokenizer.to_str().encode() if getattr(tok, 'backend_tokenizer', None) else str(sorted(tok.get_vocab().items())).encode())
+    h = hashlib.sha256(
+        tok.backend_tokenizer.to_str().encode()
+        if getattr(tok, 'backend_tokenizer', None)
+        else str(sorted(tok.get_vocab().items())).encode()
+    )
     h.update(json.dumps([str(tok.special_tokens_map), tok.chat_template or '', type(tok).__name__]).encode())
     return h.hexdigest()[:16]
 
-def _prepare_one(ds:DatasetConfig, cfg:Config, tok, stats:dict, source:int=0):
+
+def _prepare_one(ds: DatasetConfig, cfg: Config, tok, stats: dict, source: int = 0):
     raw = load_source(ds)
     check_shape(raw.column_names, ds, raw[0] if len(raw) else None)
-    if ds.shards: raw = raw.shard(num_shards=ds.shards, index=ds.shards_idx or 0)
+    if ds.shards:
+        raw = raw.shard(num_shards=ds.shards, index=ds.shards_idx or 0)
     fn = BatchTokenizer(ds, cfg, tok)
-    nproc = cfg.dataset_num_proc if cfg.dataset_num_proc and cfg.dataset_num_proc > 1 and len(raw) >= 512 * cfg.dataset_num_proc else None
-    if nproc: os.environ['TOKENIZERS_PARALLELISM'] = 'false'   # the workers are the parallelism; forked Rust threads can deadlock
-    fp = hashlib.sha256(f"{raw._fingerprint}|{ds.model_dump_json()}|{cfg.model_dump_json()}|{_tok_digest(tok)}|{_code_digest()}".encode()).hexdigest()[:16]
-    tokd = raw.map(_tokenize_batch, batched=True, batch_size=256, with_indices=True, remove_columns=raw.column_names,
-                   num_proc=nproc, fn_kwargs=dict(fn=fn, ds=ds, cfg=cfg, source=source), new_fingerprint=fp, desc=f"Tokenizing {Path(ds.path).name}")
+    nproc = (
+        cfg.dataset_num_proc
+        if cfg.dataset_num_proc and cfg.dataset_num_proc > 1 and len(raw) >= 512 * cfg.dataset_num_proc
+        else None
+    )
+    if nproc:
+        os.environ['TOKENIZERS_PARALLELISM'] = (
+            'false'  # the workers are the parallelism; forked Rust threads can deadlock
+        )
+    fp = hashlib.sha256(
+        f"{raw._fingerprint}|{ds.model_dump_json()}|{cfg.model_dump_json()}|{_tok_digest(tok)}|{_code_digest()}".encode()
+    ).hexdigest()[:16]
+    tokd = raw.map(
+        _tokenize_batch,
+        batched=True,
+        batch_size=256,
+        with_indices=True,
+        remove_columns=raw.column_names,
+        num_proc=nproc,
+        fn_kwargs=dict(fn=fn, ds=ds, cfg=cfg, source=source),
+        new_fingerprint=fp,
+        desc=f"Tokenizing {Path(ds.path).name}",
+    )
     stats['rows_in'] += len(raw)
     return tokd
 
+
 def _finish(parts, cfg, stats, shuffle):
     import datasets, collections, numpy as np
+
     full = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
-    col = lambda k: full.data.column(k)   # read small columns straight from Arrow
+    col = lambda k: full.data.column(k)  # read small columns straight from Arrow
     drops = col('drop').to_pylist()
     if cfg.dataset_exact_deduplication:
         seen, dig = set(), col('digest').to_pylist()
-        for i,(d,g) in enumerate(zip(drops, dig)):
-            if d: continue
-            if g in seen: drops[i] = Drop.DUPLICATE
+        for i, (d, g) in enumerate(zip(drops, dig)):
+            if d:
+                continue
+            if g in seen:
+                drops[i] = Drop.DUPLICATE
             seen.add(g)
-    for d,c in collections.Counter(x for x in drops if x).items(): stats['dropped'][d] = stats['dropped'].get(d, 0) + c
+    for d, c in collections.Counter(x for x in drops if x).items():
+        stats['dropped'][d] = stats['dropped'].get(d, 0) + c
     keep = np.flatnonzero(np.array([not d for d in drops], dtype=bool))
     lengths, n_trained = np.asarray(col('length'))[keep], np.asarray(col('n_trained'))[keep]
     full = full.select(keep).remove_columns(['drop', 'digest'])
-    if shuffle: full = full.shuffle(seed=cfg.seed)
+    if shuffle:
+        full = full.shuffle(seed=cfg.seed)
     return full, lengths, n_trained
 
-def prepare_dataset(cfg:Config, tok, log=print):
+
+def prepare_dataset(cfg: Config, tok, log=print):
     "Tokenize and label every dataset of `cfg`; return `(DatasetDict, stats)`."
     import datasets, numpy as np
+
     stats = dict(rows_in=0, rows_out=0, dropped={})
-    full, lengths, n_trained = _finish([_prepare_one(ds, cfg, tok, stats, k) for k,ds in enumerate(cfg.datasets)], cfg, stats, cfg.shuffle_merged_datasets)
+    full, lengths, n_trained = _finish(
+        [_prepare_one(ds, cfg, tok, stats, k) for k, ds in enumerate(cfg.datasets)],
+        cfg,
+        stats,
+        cfg.shuffle_merged_datasets,
+    )
     if len(full) == 0:
-        raise DataError("no rows left to train on", hint=f"drops by reason: {stats['dropped']}; check `type`, `roles_to_train` and `sequence_len`")
+        raise DataError(
+            "no rows left to train on",
+            hint=f"drops by reason: {stats['dropped']}; check `type`, `roles_to_train` and `sequence_len`",
+        )
     out = datasets.DatasetDict(train=full)
     if cfg.test_datasets:
         es = dict(rows_in=0, rows_out=0, dropped={})
-        out['eval'] = _finish([_prepare_one(ds, cfg, tok, es, k) for k,ds in enumerate(cfg.test_datasets)], cfg, es, False)[0]
+        out['eval'] = _finish(
+            [_prepare_one(ds, cfg, tok, es, k) for k, ds in enumerate(cfg.test_datasets)], cfg, es, False
+        )[0]
         stats['eval'] = dict(rows_in=es['rows_in'], rows_out=len(out['eval']), dropped=es['dropped'])
     elif cfg.val_set_size:
         n = int(cfg.val_set_size) if cfg.val_set_size >= 1 else max(1, int(round(cfg.val_set_size * len(full))))
         sp = full.train_test_split(test_size=n, seed=cfg.seed, shuffle=True)
         out = datasets.DatasetDict(train=sp['train'], eval=sp['test'])
     stats['rows_out'] = len(full)
-    stats.update(tokens=int(lengths.sum()), trained_tokens=int(n_trained.sum()), max_len=int(lengths.max()),
-                 length_percentiles={str(p): int(np.percentile(lengths, p)) for p in (50, 90, 99)})
+    stats.update(
+        tokens=int(lengths.sum()),
+        trained_tokens=int(n_trained.sum()),
+        max_len=int(lengths.max()),
+        length_percentiles={str(p): int(np.percentile(lengths, p)) for p in (50, 90, 99)},
+    )
     if log:
-        d = ', '.join(f"{v} {k}" for k,v in stats['dropped'].items()) or 'none'
-        log(f"Data: {stats['rows_in']} rows in, {stats['rows_out']} kept (dropped: {d}); "
-            f"{stats['tokens']:,} tokens, {stats['trained_tokens']/max(1,stats['tokens']):.0%} trained")
+        d = ', '.join(f"{v} {k}" for k, v in stats['dropped'].items()) or 'none'
+        log(
+            f"Data: {stats['rows_in']} rows in, {stats['rows_out']} kept (dropped: {d}); "
+            f"{stats['tokens']:,} tokens, {stats['trained_tokens'] / max(1, stats['tokens']):.0%} trained"
+        )
     return out, stats
 
 # %% ../nbs/06_data.ipynb #24f76e4e
-_DATA_KEYS = ('sequence_len', 'train_on_inputs', 'excess_length_strategy', 'min_sample_len', 'val_set_size', 'seed',
-              'shuffle_merged_datasets', 'chat_template', 'chat_template_jinja', 'test_datasets')
+_DATA_KEYS = (
+    'sequence_len',
+    'train_on_inputs',
+    'excess_length_strategy',
+    'min_sample_len',
+    'val_set_size',
+    'seed',
+    'shuffle_merged_datasets',
+    'chat_template',
+    'chat_template_jinja',
+    'test_datasets',
+)
+
 
 def _file_digest(path, h):
     with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
 
-def fingerprint(cfg:Config, tok) -> str:
+
+def fingerprint(cfg: Config, tok) -> str:
     "A hash of everything that determines the prepared dataset."
     h = hashlib.sha256()
-    keys = dict(datasets=[d.model_dump(mode='json') for d in cfg.datasets], **{k: getattr(cfg, k, None) for k in _DATA_KEYS})
+    keys = dict(
+        datasets=[d.model_dump(mode='json') for d in cfg.datasets], **{k: getattr(cfg, k, None) for k in _DATA_KEYS}
+    )
     h.update(json.dumps(keys, sort_keys=True, default=str).encode())
-    h.update(_tok_digest(tok).encode()); h.update(_code_digest().encode())
+    h.update(_tok_digest(tok).encode())
+    h.update(_code_digest().encode())
     for d in cfg.datasets:
         p = Path(resolve_data_path(d.path)).expanduser()
-        if p.is_file(): _file_digest(p, h)
+        if p.is_file():
+            _file_digest(p, h)
         elif p.is_dir():
             for f in sorted(p.rglob('*')):
-                if f.is_file(): h.update(str(f.relative_to(p)).encode()); _file_digest(f, h)
+                if f.is_file():
+                    h.update(str(f.relative_to(p)).encode())
+                    _file_digest(f, h)
     return h.hexdigest()[:16]
 
-def load_or_prepare(cfg:Config, tok, log=print):
+
+def load_or_prepare(cfg: Config, tok, log=print):
     "The prepared dataset of `cfg`: from the cache when its fingerprint matches, else prepared and cached (once, under a lock)."
-    d = Path(cfg.dataset_prepared_path)/fingerprint(cfg, tok)
-    with locked(d.with_suffix('.lock')): return _load_or_prepare(cfg, tok, d, log)   # the ranks of a run prepare it once
+    d = Path(cfg.dataset_prepared_path) / fingerprint(cfg, tok)
+    with locked(d.with_suffix('.lock')):
+        return _load_or_prepare(cfg, tok, d, log)  # the ranks of a run prepare it once
+
 
 def _load_or_prepare(cfg, tok, d, log):
     import datasets
-    if (d/'stats.json').exists():
-        stats = json.loads((d/'stats.json').read_text())
-        if log: log(f"Data: {stats['rows_out']} prepared rows from the cache {d}")
-        return datasets.load_from_disk(str(d/'data')), stats
+
+    if (d / 'stats.json').exists():
+        stats = json.loads((d / 'stats.json').read_text())
+        if log:
+            log(f"Data: {stats['rows_out']} prepared rows from the cache {d}")
+        return datasets.load_from_disk(str(d / 'data')), stats
     dd, stats = prepare_dataset(cfg, tok, log=log)
     with atomic_dir(d) as tmp:
-        dd.save_to_disk(str(tmp/'data'))
-        (tmp/'stats.json').write_text(json.dumps(stats, indent=1))
-    return datasets.load_from_disk(str(d/'data')), stats
+        dd.save_to_disk(str(tmp / 'data'))
+        (tmp / 'stats.json').write_text(json.dumps(stats, indent=1))
+    return datasets.load_from_disk(str(d / 'data')), stats
+
 
 def quiet_libraries():
     "Silence the progress bars and info logs of transformers and datasets (ftkit reports progress itself)."
     import transformers, datasets
-    transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar()
-    datasets.logging.set_verbosity_error(); datasets.disable_progress_bars()
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
     warnings.filterwarnings('ignore', message=r'.*is_gradient_checkpointing.*')
 
-def preprocess(cfg,      # A `Config`, a YAML path or text, or a dict
-               log=print, # Where the summary goes (None: quiet)
-              ):
+
+def preprocess(
+    cfg,  # A `Config`, a YAML path or text, or a dict
+    log=print,  # Where the summary goes (None: quiet)
+):
     "Prepare (or reuse) the dataset of `cfg` and print a summary; the `ftkit preprocess` verb. Returns `(DatasetDict, stats)`."
     from ftkit.config import load_config
     from ftkit.tokenizer import load_tokenizer
+
     cfg = cfg if isinstance(cfg, Config) else load_config(cfg)
     quiet_libraries()
     tok = load_tokenizer(cfg)
     dd, stats = load_or_prepare(cfg, tok, log=log)
     if log:
         pc = stats['length_percentiles']
-        log(f"Prepared: {Path(cfg.dataset_prepared_path)/fingerprint(cfg, tok)}")
+        log(f"Prepared: {Path(cfg.dataset_prepared_path) / fingerprint(cfg, tok)}")
         log(f"  rows: {stats['rows_in']:,} in, {stats['rows_out']:,} out; dropped: {stats['dropped'] or 'none'}")
-        log(f"  tokens: {stats['tokens']:,}, trained {stats['trained_tokens']:,} ({stats['trained_tokens']/max(1,stats['tokens']):.1%})")
-        log(f"  length p50/p90/p99/max: {pc['50']}/{pc['90']}/{pc['99']}/{stats['max_len']} (sequence_len {cfg.sequence_len})")
+        log(
+            f"  tokens: {stats['tokens']:,}, trained {stats['trained_tokens']:,} ({stats['trained_tokens'] / max(1, stats['tokens']):.1%})"
+        )
+        log(
+            f"  length p50/p90/p99/max: {pc['50']}/{pc['90']}/{pc['99']}/{stats['max_len']} (sequence_len {cfg.sequence_len})"
+        )
     return dd, stats

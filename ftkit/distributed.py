@@ -20,84 +20,115 @@ def rank() -> int:
     "This process's rank in the run (0 outside a distributed launch)."
     return int(os.environ.get('RANK', '0'))
 
+
 def world_size() -> int:
     "The number of processes in the run (1 outside a distributed launch)."
     return int(os.environ.get('WORLD_SIZE', '1'))
 
 # %% ../nbs/09_distributed.ipynb #14f3f672
-def strategy(cfg:Config, # The run's config
-            ) -> str:
+def strategy(
+    cfg: Config,  # The run's config
+) -> str:
     "`deepspeed`, `fsdp` or `ddp`."
-    if cfg.deepspeed: return 'deepspeed'
-    if cfg.fsdp_version or cfg.fsdp_config or cfg.fsdp: return 'fsdp'
+    if cfg.deepspeed:
+        return 'deepspeed'
+    if cfg.fsdp_version or cfg.fsdp_config or cfg.fsdp:
+        return 'fsdp'
     return 'ddp'
 
 # %% ../nbs/09_distributed.ipynb #ff8faef7
-def layer_classes(cfg:Config, # The run's config
-                 ) -> list:
+def layer_classes(
+    cfg: Config,  # The run's config
+) -> list:
     "The decoder-layer class names of the base model (what FSDP wraps), read from its config and class."
     import importlib
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
     from ftkit.tiny import resolve_model
-    mc = AutoConfig.from_pretrained(resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code)
+
+    mc = AutoConfig.from_pretrained(
+        resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code
+    )
     name = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(mc.model_type)
-    if not name: return []
+    if not name:
+        return []
     cls = getattr(importlib.import_module('transformers'), name, None)
     return list(getattr(cls, '_no_split_modules', None) or [])
 
-def fsdp_settings(cfg:Config, # The run's config
-                 ) -> dict:
+
+def fsdp_settings(
+    cfg: Config,  # The run's config
+) -> dict:
     "FSDP2 settings for accelerate and the 🤗 Trainer, from `fsdp_config` (legacy `fsdp_` keys already mapped)."
     fc = cfg.fsdp_config
     wrap = fc.transformer_layer_cls_to_wrap if fc and fc.transformer_layer_cls_to_wrap else layer_classes(cfg)
-    return dict(fsdp_version=2,
-                fsdp_auto_wrap_policy='TRANSFORMER_BASED_WRAP',
-                fsdp_transformer_layer_cls_to_wrap=','.join(wrap) if isinstance(wrap, list) else wrap,
-                fsdp_offload_params=bool(fc and fc.offload_params),
-                fsdp_reshard_after_forward=True if not fc else fc.reshard_after_forward,
-                fsdp_activation_checkpointing=bool(fc and fc.activation_checkpointing),
-                fsdp_cpu_ram_efficient_loading=bool(fc and fc.cpu_ram_efficient_loading),
-                fsdp_state_dict_type=(fc.state_dict_type if fc and fc.state_dict_type else 'SHARDED_STATE_DICT'))
+    return dict(
+        fsdp_version=2,
+        fsdp_auto_wrap_policy='TRANSFORMER_BASED_WRAP',
+        fsdp_transformer_layer_cls_to_wrap=','.join(wrap) if isinstance(wrap, list) else wrap,
+        fsdp_offload_params=bool(fc and fc.offload_params),
+        fsdp_reshard_after_forward=True if not fc else fc.reshard_after_forward,
+        fsdp_activation_checkpointing=bool(fc and fc.activation_checkpointing),
+        fsdp_cpu_ram_efficient_loading=bool(fc and fc.cpu_ram_efficient_loading),
+        fsdp_state_dict_type=(fc.state_dict_type if fc and fc.state_dict_type else 'SHARDED_STATE_DICT'),
+    )
 
-def deepspeed_file(cfg:Config, # The run's config
-                  ) -> Path:
+
+def deepspeed_file(
+    cfg: Config,  # The run's config
+) -> Path:
     "The DeepSpeed JSON of the run: the given path, or an inline mapping written to `output_dir/deepspeed.json`."
     if isinstance(cfg.deepspeed, dict):
-        p = Path(cfg.output_dir)/'deepspeed.json'
+        p = Path(cfg.output_dir) / 'deepspeed.json'
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(cfg.deepspeed, indent=2))
         return p
     p = Path(cfg.deepspeed)
     if not p.exists():
-        raise FtkitError(f"deepspeed: {cfg.deepspeed} does not exist",
-                         hint="write ftkit's ZeRO configs with `ftkit fetch deepspeed_configs`, or give the JSON inline")
+        raise FtkitError(
+            f"deepspeed: {cfg.deepspeed} does not exist",
+            hint="write ftkit's ZeRO configs with `ftkit fetch deepspeed_configs`, or give the JSON inline",
+        )
     return p
 
 # %% ../nbs/09_distributed.ipynb #5f60a6c1
-def trainer_settings(cfg:Config, # The run's config
-                    ) -> dict:
+def trainer_settings(
+    cfg: Config,  # The run's config
+) -> dict:
     "`TrainingArguments` keywords for the run's strategy: `fsdp`/`fsdp_config`, or `deepspeed`; nothing for DDP."
     st = strategy(cfg)
     if st == 'fsdp':
         fs = fsdp_settings(cfg)
-        return dict(fsdp='full_shard auto_wrap' + (' offload' if fs['fsdp_offload_params'] else ''),
-                    fsdp_config={k.removeprefix('fsdp_'): v for k, v in fs.items()} | dict(version=2))
-    if st == 'deepspeed': return dict(deepspeed=str(deepspeed_file(cfg)))
+        return dict(
+            fsdp='full_shard auto_wrap' + (' offload' if fs['fsdp_offload_params'] else ''),
+            fsdp_config={k.removeprefix('fsdp_'): v for k, v in fs.items()} | dict(version=2),
+        )
+    if st == 'deepspeed':
+        return dict(deepspeed=str(deepspeed_file(cfg)))
     return {}
 
 # %% ../nbs/09_distributed.ipynb #4a944fb4
-def ranks_in_sync(model,    # The trained model on this rank
-                  log=print, # Where to say the result (None: quiet)
-                 ):
+def ranks_in_sync(
+    model,  # The trained model on this rank
+    log=print,  # Where to say the result (None: quiet)
+):
     "Do all ranks hold the same trainable weights? Returns `(ok, checksum per rank, peak GiB per rank)`."
     import torch, torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()): return True, [], []
-    total = sum(float(p.detach().float().abs().sum()) + float(p.detach().float().sum()) for p in model.parameters() if p.requires_grad)
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return True, [], []
+    total = sum(
+        float(p.detach().float().abs().sum()) + float(p.detach().float().sum())
+        for p in model.parameters()
+        if p.requires_grad
+    )
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     got = [None] * dist.get_world_size()
     dist.all_gather_object(got, (total, peak))
     sums = [g[0] for g in got]
     ok = max(sums) - min(sums) <= 1e-6 * max(1.0, abs(max(sums)))
-    if log: log(f"{len(sums)} ranks: trainable weights {'identical' if ok else 'DIFFER'} (checksums {', '.join(f'{x:.6g}' for x in sums)})")
+    if log:
+        log(
+            f"{len(sums)} ranks: trainable weights {'identical' if ok else 'DIFFER'} (checksums {', '.join(f'{x:.6g}' for x in sums)})"
+        )
     return ok, sums, [g[1] for g in got]

@@ -14,43 +14,56 @@ __all__ = ['FtkitError', 'ConfigError', 'DataError', 'ModelError', 'user_errors'
 # %% ../nbs/00_errors.ipynb #4e3f362d
 class FtkitError(Exception):
     "An error whose message is meant for the user: what happened, where, and the fix."
-    def __init__(self,
-                 msg:str,        # What went wrong, in one line
-                 hint:str=None,  # What to do about it
-                 where:str=None, # File and line, key path or row
-                ):
-        self.msg,self.hint,self.where = msg,hint,where
+
+    def __init__(
+        self,
+        msg: str,  # What went wrong, in one line
+        hint: str = None,  # What to do about it
+        where: str = None,  # File and line, key path or row
+    ):
+        self.msg, self.hint, self.where = msg, hint, where
         super().__init__(self.__str__())
 
     def __str__(self):
         s = f"{self.where}: {self.msg}" if self.where else self.msg
         return f"{s}\n  -> {self.hint}" if self.hint else s
 
+
 class ConfigError(FtkitError):
     "The YAML config is invalid. `problems` holds every problem found, one line each."
-    def __init__(self, problems:list, source:str=None):
-        self.problems,self.source = list(problems),source
-        head = f"{len(self.problems)} problem{'s' if len(self.problems)!=1 else ''} in {source or 'the config'}:"
+
+    def __init__(self, problems: list, source: str = None):
+        self.problems, self.source = list(problems), source
+        head = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in {source or 'the config'}:"
         super().__init__(head + ''.join(f"\n  {p}" for p in self.problems))
 
-    def __str__(self): return self.msg
+    def __str__(self):
+        return self.msg
+
 
 class DataError(FtkitError):
     "A dataset file or row cannot be used as configured."
+
 
 class ModelError(FtkitError):
     "The model or tokenizer cannot be loaded or set up as configured."
 
 # %% ../nbs/00_errors.ipynb #6f8f9091
 @contextlib.contextmanager
-def user_errors(exit:bool=True, # Exit the process with status 1 (command line) or re-raise quietly
-               ):
+def user_errors(
+    exit: bool = True,  # Exit the process with status 1 (command line) or re-raise quietly
+):
     "Print `FtkitError`s as their short message instead of a traceback."
     import os
-    try: yield
+
+    try:
+        yield
     except FtkitError as e:
         world = int(os.environ.get('WORLD_SIZE', '1'))
-        tag = f"ftkit[rank {os.environ.get('RANK', '?')}]" if world > 1 else "ftkit"   # which process of a distributed run
+        tag = (
+            f"ftkit[rank {os.environ.get('RANK', '?')}]" if world > 1 else "ftkit"
+        )  # which process of a distributed run
         print(f"{tag}: {e}", file=sys.stderr)
-        if exit: sys.exit(1)
+        if exit:
+            sys.exit(1)
         raise

@@ -14,21 +14,26 @@ __all__ = ['locked', 'atomic_dir', 'checkpoints', 'latest_checkpoint']
 
 # %% ../nbs/01_files.ipynb #dd48e60f
 @contextlib.contextmanager
-def locked(path, # The lock file (created with its folder when missing)
-          ):
+def locked(
+    path,  # The lock file (created with its folder when missing)
+):
     "Hold an exclusive `flock` on `path` while the block runs."
     import fcntl
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
-def atomic_dir(dest, # The folder to write
-              ):
+def atomic_dir(
+    dest,  # The folder to write
+):
     "Yield a temporary sibling of `dest` to write into; it replaces `dest` when the block ends without an error."
     dest = Path(dest)
     tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
@@ -39,20 +44,26 @@ def atomic_dir(dest, # The folder to write
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if dest.exists(): shutil.rmtree(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
     os.replace(tmp, dest)
 
 # %% ../nbs/01_files.ipynb #ed4414bb
-def checkpoints(out, # A run folder
-               ) -> list:
+def checkpoints(
+    out,  # A run folder
+) -> list:
     "The `checkpoint-N` folders under `out`, oldest first."
-    def step(p): return int(p.name.split('-')[-1])
+
+    def step(p):
+        return int(p.name.split('-')[-1])
+
     found = [p for p in Path(out).glob('checkpoint-*') if p.is_dir() and p.name.split('-')[-1].isdigit()]
     return sorted(found, key=step)
 
 
-def latest_checkpoint(out, # A run folder
-                     ) -> str:
+def latest_checkpoint(
+    out,  # A run folder
+) -> str:
     "The newest `checkpoint-N` folder under `out`, or None."
     found = checkpoints(out)
     return str(found[-1]) if found else None

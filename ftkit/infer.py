@@ -16,96 +16,143 @@ def stop_ids(model, tok):
     "Token ids that end a reply: the generation config's EOS ids and the tokenizer's EOS."
     ids = model.generation_config.eos_token_id if model.generation_config is not None else None
     ids = [ids] if isinstance(ids, int) else list(ids or [])
-    if tok.eos_token_id is not None and tok.eos_token_id not in ids: ids.append(tok.eos_token_id)
+    if tok.eos_token_id is not None and tok.eos_token_id not in ids:
+        ids.append(tok.eos_token_id)
     return ids
+
 
 def prompt_ids(tok, prompt) -> list:
     "Token ids for `prompt`: chat messages or a string (wrapped as a user turn when the tokenizer has a chat template)."
-    if isinstance(prompt, str) and not tok.chat_template: return tok(prompt)['input_ids']
+    if isinstance(prompt, str) and not tok.chat_template:
+        return tok(prompt)['input_ids']
     msgs = [dict(role='user', content=prompt)] if isinstance(prompt, str) else list(prompt)
     text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     return tok(text, add_special_tokens=False)['input_ids']
 
-def generate_ids(model, tok, ids:list, max_new_tokens:int=64, do_sample:bool=False, streamer=None, **kw) -> str:
+
+def generate_ids(model, tok, ids: list, max_new_tokens: int = 64, do_sample: bool = False, streamer=None, **kw) -> str:
     "Greedy (or sampled) continuation of the token ids `ids`, decoded without the stop token."
     import torch
-    was_training = model.training; model.eval()
+
+    was_training = model.training
+    model.eval()
     dev = next(model.parameters()).device
     x = torch.tensor([ids], device=dev)
     with torch.no_grad():
-        out = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=do_sample,
-                             eos_token_id=stop_ids(model, tok), pad_token_id=tok.pad_token_id, streamer=streamer,
-                             use_cache=True, **kw)
-    if was_training: model.train()
-    return tok.decode(out[0, len(ids):], skip_special_tokens=True)
+        out = model.generate(
+            input_ids=x,
+            attention_mask=torch.ones_like(x),
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            eos_token_id=stop_ids(model, tok),
+            pad_token_id=tok.pad_token_id,
+            streamer=streamer,
+            use_cache=True,
+            **kw,
+        )
+    if was_training:
+        model.train()
+    return tok.decode(out[0, len(ids) :], skip_special_tokens=True)
 
-def generate(model, tok, prompt, max_new_tokens:int=64, **kw) -> str:
+
+def generate(model, tok, prompt, max_new_tokens: int = 64, **kw) -> str:
     "The model's reply to `prompt` (a string or a list of chat messages)."
     return generate_ids(model, tok, prompt_ids(tok, prompt), max_new_tokens=max_new_tokens, **kw)
 
 # %% ../nbs/14_infer.ipynb #52f896e0
-def load_for_inference(cfg:Config, lora_model_dir=None):
+def load_for_inference(cfg: Config, lora_model_dir=None):
     "The trained model and tokenizer of the run `cfg` describes."
     from pathlib import Path
     from transformers import AutoTokenizer
     from ftkit.model import load_model
     from ftkit.tokenizer import load_tokenizer
     from ftkit.errors import FtkitError
+
     d = Path(lora_model_dir or cfg.lora_model_dir or cfg.output_dir)
-    tok = AutoTokenizer.from_pretrained(d) if (d/'tokenizer_config.json').exists() else load_tokenizer(cfg)
+    tok = AutoTokenizer.from_pretrained(d) if (d / 'tokenizer_config.json').exists() else load_tokenizer(cfg)
     base = load_model(cfg.model_copy(update=dict(adapter=None, lora_modules_to_save=None)), tok, adapter=False)
     model = base
-    if (d/'adapter_config.json').exists():
+    if (d / 'adapter_config.json').exists():
         from peft import PeftModel
-        try: model = PeftModel.from_pretrained(base, str(d))
+
+        try:
+            model = PeftModel.from_pretrained(base, str(d))
         except RuntimeError as e:
-            if 'size mismatch' not in str(e): raise
-            raise FtkitError(f"size mismatch: the adapter in {d} was trained with a different vocabulary size than this tokenizer "
-                             f"({len(tok):,} tokens) and base model give", hint="load the tokenizer saved with the adapter (the run folder), "
-                             "and check that base_model is the model the adapter was trained on") from None
+            if 'size mismatch' not in str(e):
+                raise
+            raise FtkitError(
+                f"size mismatch: the adapter in {d} was trained with a different vocabulary size than this tokenizer "
+                f"({len(tok):,} tokens) and base model give",
+                hint="load the tokenizer saved with the adapter (the run folder), "
+                "and check that base_model is the model the adapter was trained on",
+            ) from None
     elif cfg.adapter:
-        raise FtkitError(f"no adapter in {d}", hint="train first, or pass --lora-model-dir with the folder that holds adapter_config.json")
+        raise FtkitError(
+            f"no adapter in {d}",
+            hint="train first, or pass --lora-model-dir with the folder that holds adapter_config.json",
+        )
     model.config.use_cache = True
     return model.eval(), tok
 
 # %% ../nbs/14_infer.ipynb #f629a615
-def stream_reply(model, tok, prompt, max_new_tokens:int=256, on_text=None, **kw) -> str:
+def stream_reply(model, tok, prompt, max_new_tokens: int = 256, on_text=None, **kw) -> str:
     "The reply to `prompt` (a string or chat messages), calling `on_text(text_so_far)` as tokens arrive."
     import threading
     from transformers import TextIteratorStreamer
+
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
     err = []
+
     def work():
-        try: generate_ids(model, tok, prompt_ids(tok, prompt), max_new_tokens=max_new_tokens, streamer=streamer, **kw)
-        except Exception as e: err.append(e); streamer.end()
-    t = threading.Thread(target=work, daemon=True); t.start()
+        try:
+            generate_ids(model, tok, prompt_ids(tok, prompt), max_new_tokens=max_new_tokens, streamer=streamer, **kw)
+        except Exception as e:
+            err.append(e)
+            streamer.end()
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
     text = ''
     for piece in streamer:
         text += piece
-        if on_text: on_text(text)
+        if on_text:
+            on_text(text)
     t.join()
-    if err: raise err[0]
+    if err:
+        raise err[0]
     return text
 
 # %% ../nbs/14_infer.ipynb #800007c6
-def serve_gradio(model, tok, max_new_tokens:int=256, check_only:bool=False, **launch_kw):
+def serve_gradio(model, tok, max_new_tokens: int = 256, check_only: bool = False, **launch_kw):
     "A Gradio chat with `model` (streamed); `check_only` just verifies gradio is installed."
     import importlib.util
     from ftkit.errors import FtkitError
+
     if importlib.util.find_spec('gradio') is None:
-        raise FtkitError("--gradio needs the gradio package", hint="pip install gradio, or chat in a notebook with ft.chat()")
-    if check_only: return None
+        raise FtkitError(
+            "--gradio needs the gradio package", hint="pip install gradio, or chat in a notebook with ft.chat()"
+        )
+    if check_only:
+        return None
     import gradio as gr, queue, threading
+
     def respond(message, history):
         msgs = [dict(role=m['role'], content=m['content']) for m in history] + [dict(role='user', content=message)]
         q = queue.Queue()
+
         def run():
-            try: q.put(('done', stream_reply(model, tok, msgs, max_new_tokens, on_text=lambda s: q.put(('text', s)))))
-            except Exception as e: q.put(('error', e))
+            try:
+                q.put(('done', stream_reply(model, tok, msgs, max_new_tokens, on_text=lambda s: q.put(('text', s)))))
+            except Exception as e:
+                q.put(('error', e))
+
         threading.Thread(target=run, daemon=True).start()
         while True:
             kind, v = q.get()
-            if kind == 'error': raise v
+            if kind == 'error':
+                raise v
             yield v
-            if kind == 'done': return
+            if kind == 'done':
+                return
+
     return gr.ChatInterface(respond, type='messages', title='ftkit chat').launch(**launch_kw)

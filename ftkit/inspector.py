@@ -29,129 +29,212 @@ CSS = """<style>
 .ft-raw{font:12px ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;max-height:420px;overflow:auto;background:#f7f7f7;padding:6px}
 </style>"""
 
-def _visible(piece:str) -> str:
+
+def _visible(piece: str) -> str:
     s = html.escape(piece)
     s = s.replace(' ', "<span class='ft-ws'>·</span>").replace('\t', "<span class='ft-ws'>→</span>")
     return s.replace('\n', "<span class='ft-ws'>↵</span><br>")
 
+
 def token_html(ids, labels, tok, diff=None) -> str:
     "HTML of the tokens `ids`: trained (label != -100) highlighted, special tokens boxed; `diff` marks positions to outline."
-    special = set(tok.all_special_ids) | {i for t,i in tok.get_added_vocab().items()}
+    special = set(tok.all_special_ids) | {i for t, i in tok.get_added_vocab().items()}
     out = []
-    for j,(i,l) in enumerate(zip(ids, labels)):
+    for j, (i, l) in enumerate(zip(ids, labels)):
         cls = ['ft-tok', 'ft-trained' if l != -100 else 'ft-masked']
-        if i in special: cls.append('ft-special')
-        if diff and j in diff: cls.append('ft-diff')
+        if i in special:
+            cls.append('ft-special')
+        if diff and j in diff:
+            cls.append('ft-diff')
         text = tok.convert_ids_to_tokens(i) if i in special else tok.decode([i])
         out.append(f"<span class='{' '.join(cls)}' title='#{j} id {i} · label {l}'>{_visible(text)}</span>")
     return f"<div class='ft-tokens'>{''.join(out)}</div>"
 
 # %% ../nbs/18_inspector.ipynb #20e3eed0
-def _markers(template:str) -> list:
+def _markers(template: str) -> list:
     "Token-like markers (`<|...|>`, `<...>`, `[INST]`) that a chat template writes literally."
     import re
+
     found = set(re.findall(r"<\|[^|<>{}'\"\s]{1,40}\|>|</?[a-z_]{2,20}>|\[/?[A-Z_]{2,12}\]", template or ''))
     return sorted(found)
 
-def run_checks(cfg:Config, tok, prepared, stats:dict, raws=None, sample:int=2000) -> list:
+
+def run_checks(cfg: Config, tok, prepared, stats: dict, raws=None, sample: int = 2000) -> list:
     "`(check, message)` for every problem found; an empty list when the data looks right."
     import numpy as np
     from ftkit.data import Drop, base_type, detect_type
     from ftkit.templates import resolve_chat_template
+
     out = []
     n = stats.get('rows_in', 0) or 1
     drop = stats.get('dropped', {})
     if drop.get(Drop.NOT_TRAINED):
-        out.append(('no trained token', f"{drop[Drop.NOT_TRAINED]:,} of {n:,} rows train nothing and were dropped: "
-                    "check `roles_to_train`, `train_on_inputs` and the role names in your data (`roles:` maps them)"))
+        out.append(
+            (
+                'no trained token',
+                f"{drop[Drop.NOT_TRAINED]:,} of {n:,} rows train nothing and were dropped: "
+                "check `roles_to_train`, `train_on_inputs` and the role names in your data (`roles:` maps them)",
+            )
+        )
     if drop.get(Drop.TOO_LONG):
-        out.append(('over sequence_len', f"{drop[Drop.TOO_LONG]:,} rows are longer than sequence_len {cfg.sequence_len} and were dropped: "
-                    "raise `sequence_len`, or set `excess_length_strategy: truncate`"))
+        out.append(
+            (
+                'over sequence_len',
+                f"{drop[Drop.TOO_LONG]:,} rows are longer than sequence_len {cfg.sequence_len} and were dropped: "
+                "raise `sequence_len`, or set `excess_length_strategy: truncate`",
+            )
+        )
     rows = prepared.select(range(min(sample, len(prepared)))) if len(prepared) else prepared
     stops = {tok.eos_token_id} | {tok.convert_tokens_to_ids(t) for t in (cfg.eot_tokens or [])}
     stops.discard(None)
     ids_list, lab_list = rows['input_ids'], rows['labels']
     if stops and len(rows) and not any(l in stops for lab in lab_list for l in lab if l != -100):
         names = ', '.join(tok.convert_ids_to_tokens(sorted(stops)))
-        out.append(('end token never trained', f"{names} is never trained in the first {len(rows):,} rows: the model will not learn to stop "
-                    "and will ramble until max_new_tokens; set `train_on_eos: turn` (and `eot_tokens` if the template ends turns with another token)"))
+        out.append(
+            (
+                'end token never trained',
+                f"{names} is never trained in the first {len(rows):,} rows: the model will not learn to stop "
+                "and will ramble until max_new_tokens; set `train_on_eos: turn` (and `eot_tokens` if the template ends turns with another token)",
+            )
+        )
     bos = tok.bos_token_id
     if bos is not None:
         dbl = sum(1 for ids in ids_list if len(ids) > 1 and ids[0] == bos and ids[1] == bos)
-        if dbl: out.append(('doubled BOS', f"{dbl:,} of the first {len(rows):,} rows start with two {tok.bos_token}: the text already holds the BOS "
-                            "and the tokenizer adds another; remove it from the data (or the template)"))
+        if dbl:
+            out.append(
+                (
+                    'doubled BOS',
+                    f"{dbl:,} of the first {len(rows):,} rows start with two {tok.bos_token}: the text already holds the BOS "
+                    "and the tokenizer adds another; remove it from the data (or the template)",
+                )
+            )
     if tok.pad_token_id is not None and tok.pad_token_id == tok.eos_token_id:
-        out.append(('pad is EOS', f"the pad token is the EOS token {tok.eos_token}: ftkit masks padding by length, so EOS is still learned, but "
-                    "tools that mask padding by id would never train it; set `special_tokens: {pad_token: ...}` to a reserved token"))
+        out.append(
+            (
+                'pad is EOS',
+                f"the pad token is the EOS token {tok.eos_token}: ftkit masks padding by length, so EOS is still learned, but "
+                "tools that mask padding by id would never train it; set `special_tokens: {pad_token: ...}` to a reserved token",
+            )
+        )
     vocab = tok.get_vocab()
-    for k,ds in enumerate(cfg.datasets):
+    for k, ds in enumerate(cfg.datasets):
         t = base_type(ds.type)
         if raws is not None and k < len(raws):
             fits = detect_type(raws[k].column_names)
             if fits and fits != t and not (t == 'completion' and fits == 'completion'):
-                out.append(('another type fits', f"`{ds.path}` is declared `type: {ds.type or '(pre-tokenized)'}` but its columns "
-                            f"{sorted(raws[k].column_names)} look like {fits} data; check the `type`"))
+                out.append(
+                    (
+                        'another type fits',
+                        f"`{ds.path}` is declared `type: {ds.type or '(pre-tokenized)'}` but its columns "
+                        f"{sorted(raws[k].column_names)} look like {fits} data; check the `type`",
+                    )
+                )
         if t == 'chat_template':
-            tpl = resolve_chat_template(ds.chat_template or cfg.chat_template, ds.chat_template_jinja or cfg.chat_template_jinja, tok, ds.path)
+            tpl = resolve_chat_template(
+                ds.chat_template or cfg.chat_template, ds.chat_template_jinja or cfg.chat_template_jinja, tok, ds.path
+            )
             for m in _markers(tpl):
-                if m in vocab: continue
+                if m in vocab:
+                    continue
                 pieces = len(tok(m, add_special_tokens=False)['input_ids'])
                 if pieces > 1:
-                    out.append(('template token missing', f"the chat template writes {m}, which this tokenizer lacks and splits into {pieces} "
-                                "pieces: use the model's own template (`chat_template: tokenizer_default`) or add it with `special_tokens`/`tokens`"))
+                    out.append(
+                        (
+                            'template token missing',
+                            f"the chat template writes {m}, which this tokenizer lacks and splits into {pieces} "
+                            "pieces: use the model's own template (`chat_template: tokenizer_default`) or add it with `special_tokens`/`tokens`",
+                        )
+                    )
     lens = np.asarray(prepared['length']) if len(prepared) else np.array([0])
-    if len(prepared) and np.median(lens) < 0.02 * cfg.sequence_len and cfg.sequence_len >= 512 and not cfg.sample_packing:
-        out.append(('short rows unpacked', f"the median row has {int(np.median(lens))} tokens for a sequence_len of {cfg.sequence_len}: "
-                    "`sample_packing: true` would fill the batches instead of padding them"))
+    if (
+        len(prepared)
+        and np.median(lens) < 0.02 * cfg.sequence_len
+        and cfg.sequence_len >= 512
+        and not cfg.sample_packing
+    ):
+        out.append(
+            (
+                'short rows unpacked',
+                f"the median row has {int(np.median(lens))} tokens for a sequence_len of {cfg.sequence_len}: "
+                "`sample_packing: true` would fill the batches instead of padding them",
+            )
+        )
     return out
 
 # %% ../nbs/18_inspector.ipynb #52e51776
-def _hist_svg(lengths, seq_len:int, width:int=360, height:int=90) -> str:
+def _hist_svg(lengths, seq_len: int, width: int = 360, height: int = 90) -> str:
     import numpy as np
+
     lengths = np.asarray(lengths)
     top = max(int(lengths.max()) if len(lengths) else 1, seq_len)
     counts, edges = np.histogram(lengths, bins=40, range=(0, top))
-    cmax = max(1, counts.max()); bw = (width - 10) / 40
-    bars = ''.join(f"<rect x='{5 + i*bw:.1f}' y='{height - 14 - (c/cmax)*(height-24):.1f}' width='{bw-1:.1f}' height='{(c/cmax)*(height-24):.1f}' fill='#6aa5e0'/>"
-                   for i,c in enumerate(counts))
+    cmax = max(1, counts.max())
+    bw = (width - 10) / 40
+    bars = ''.join(
+        f"<rect x='{5 + i * bw:.1f}' y='{height - 14 - (c / cmax) * (height - 24):.1f}' width='{bw - 1:.1f}' height='{(c / cmax) * (height - 24):.1f}' fill='#6aa5e0'/>"
+        for i, c in enumerate(counts)
+    )
     x = 5 + seq_len / top * (width - 10)
-    return (f"<svg width='{width}' height='{height}' style='font:10px sans-serif'>{bars}"
-            f"<line x1='{x:.1f}' y1='4' x2='{x:.1f}' y2='{height-14}' stroke='#d9342b' stroke-dasharray='3,2'/>"
-            + (f"<text x='{x-3:.1f}' y='12' text-anchor='end' fill='#d9342b'>sequence_len {seq_len}</text>" if x > width - 100 else
-               f"<text x='{x+3:.1f}' y='12' fill='#d9342b'>sequence_len {seq_len}</text>") +
-            f"<text x='5' y='{height-2}' fill='#666'>0</text><text x='{width-5}' y='{height-2}' text-anchor='end' fill='#666'>{top} tokens</text></svg>")
+    return (
+        f"<svg width='{width}' height='{height}' style='font:10px sans-serif'>{bars}"
+        f"<line x1='{x:.1f}' y1='4' x2='{x:.1f}' y2='{height - 14}' stroke='#d9342b' stroke-dasharray='3,2'/>"
+        + (
+            f"<text x='{x - 3:.1f}' y='12' text-anchor='end' fill='#d9342b'>sequence_len {seq_len}</text>"
+            if x > width - 100
+            else f"<text x='{x + 3:.1f}' y='12' fill='#d9342b'>sequence_len {seq_len}</text>"
+        )
+        + f"<text x='5' y='{height - 2}' fill='#666'>0</text><text x='{width - 5}' y='{height - 2}' text-anchor='end' fill='#666'>{top} tokens</text></svg>"
+    )
+
 
 class Inspector:
     "The dataset inspector: one example at a time, the dataset panel, the checks, and an optional comparison."
-    def __init__(self, cfg:Config, tok, prepared, stats:dict, raws=None, compare:Config=None, sample:int=2000):
+
+    def __init__(self, cfg: Config, tok, prepared, stats: dict, raws=None, compare: Config = None, sample: int = 2000):
         import ipywidgets as W
         from ftkit.packing import pack_bins, packing_efficiency
+
         self.cfg, self.tok, self.ds, self.stats, self.raws, self.cmp = cfg, tok, prepared, stats, raws, compare
         self._cmp_fns = {}
         self.checks = run_checks(cfg, tok, prepared, stats, raws, sample)
         lens = list(prepared['length']) if len(prepared) else []
         self.efficiency = packing_efficiency(lens, pack_bins(lens, cfg.sequence_len), cfg.sequence_len) if lens else 0.0
         n = max(0, len(prepared) - 1)
-        self.slider = W.IntSlider(value=0, min=0, max=n, description='example', continuous_update=False, layout=W.Layout(width='420px'))
-        self.prev, self.next = W.Button(description='◀ previous', layout=W.Layout(width='100px')), W.Button(description='next ▶', layout=W.Layout(width='100px'))
+        self.slider = W.IntSlider(
+            value=0, min=0, max=n, description='example', continuous_update=False, layout=W.Layout(width='420px')
+        )
+        self.prev, self.next = (
+            W.Button(description='◀ previous', layout=W.Layout(width='100px')),
+            W.Button(description='next ▶', layout=W.Layout(width='100px')),
+        )
         self.jump = W.BoundedIntText(value=0, min=0, max=n, description='go to', layout=W.Layout(width='160px'))
-        self.search = W.Text(placeholder='search the text, Enter', continuous_update=False, layout=W.Layout(width='240px'))
+        self.search = W.Text(
+            placeholder='search the text, Enter', continuous_update=False, layout=W.Layout(width='240px')
+        )
         self.status = W.HTML()
-        self.tokens, self.raw, self.panel, self.alerts = W.HTML(), W.HTML(), W.HTML(self.panel_html()), W.HTML(self.checks_html())
-        self.prev.on_click(lambda _: self.go(self.slider.value - 1)); self.next.on_click(lambda _: self.go(self.slider.value + 1))
+        self.tokens, self.raw, self.panel, self.alerts = (
+            W.HTML(),
+            W.HTML(),
+            W.HTML(self.panel_html()),
+            W.HTML(self.checks_html()),
+        )
+        self.prev.on_click(lambda _: self.go(self.slider.value - 1))
+        self.next.on_click(lambda _: self.go(self.slider.value + 1))
         self.slider.observe(lambda c: self.show(c['new']), names='value')
         self.jump.observe(lambda c: self.go(c['new']), names='value')
         self.search.observe(lambda c: self.find(c['new']), names='value')
         nav = W.HBox([self.prev, self.slider, self.next, self.jump, self.search])
-        body = W.HBox([W.VBox([self.tokens], layout=W.Layout(width='62%')), W.VBox([self.raw], layout=W.Layout(width='38%'))])
+        body = W.HBox(
+            [W.VBox([self.tokens], layout=W.Layout(width='62%')), W.VBox([self.raw], layout=W.Layout(width='38%'))]
+        )
         self.root = W.VBox([W.HTML(CSS), self.alerts, self.panel, nav, self.status, body])
         self.show(0)
 
-    def go(self, i:int):
+    def go(self, i: int):
         "Show example `i` (clamped to the dataset)."
         self.slider.value = max(0, min(self.slider.max, int(i)))
 
-    def example(self, i:int) -> dict:
+    def example(self, i: int) -> dict:
         "Prepared row `i` with its raw source record."
         r = self.ds[int(i)]
         raw = self.raws[r['source']][r['row']] if self.raws is not None and 'source' in r else None
@@ -159,73 +242,114 @@ class Inspector:
 
     def _compare(self, raw, source):
         from ftkit.data import BatchTokenizer
-        if source not in self._cmp_fns: self._cmp_fns[source] = BatchTokenizer(self.cmp.datasets[source], self.cmp, self.tok)
+
+        if source not in self._cmp_fns:
+            self._cmp_fns[source] = BatchTokenizer(self.cmp.datasets[source], self.cmp, self.tok)
         pieces = self._cmp_fns[source]([raw], ['compared row'])[0]
         return pieces[0] if pieces else ([], [])
 
-    def show(self, i:int):
+    def show(self, i: int):
         "Render example `i`."
-        if not len(self.ds): self.tokens.value = "<i>no rows left to show</i>"; return
-        e = self.example(i); ids, labels = e['input_ids'], e['labels']
-        if self.jump.value != i: self.jump.value = i
+        if not len(self.ds):
+            self.tokens.value = "<i>no rows left to show</i>"
+            return
+        e = self.example(i)
+        ids, labels = e['input_ids'], e['labels']
+        if self.jump.value != i:
+            self.jump.value = i
         nt = sum(l != -100 for l in labels)
-        self.status.value = (f"<b>example {i}</b> of {len(self.ds):,} · {len(ids)} tokens, {nt} trained ({100*nt/max(1,len(ids)):.0f}%)"
-                             + (f" · from <code>{html.escape(self.cfg.datasets[e['source']].path)}</code> row {e['row']}" if 'source' in e else ''))
+        self.status.value = (
+            f"<b>example {i}</b> of {len(self.ds):,} · {len(ids)} tokens, {nt} trained ({100 * nt / max(1, len(ids)):.0f}%)"
+            + (
+                f" · from <code>{html.escape(self.cfg.datasets[e['source']].path)}</code> row {e['row']}"
+                if 'source' in e
+                else ''
+            )
+        )
         if self.cmp is not None and e['raw'] is not None:
             ids2, lab2 = self._compare(e['raw'], e['source'])
             if ids2 == ids:
-                diff = {j for j,(a,b) in enumerate(zip(labels, lab2)) if (a == -100) != (b == -100)}
-                self.tokens.value = (f"<div><b>this config</b></div>{token_html(ids, labels, self.tok, diff)}"
-                                     f"<div style='margin-top:8px'><b>compared config</b> · {len(diff)} label(s) differ (outlined)</div>{token_html(ids2, lab2, self.tok, diff)}")
+                diff = {j for j, (a, b) in enumerate(zip(labels, lab2)) if (a == -100) != (b == -100)}
+                self.tokens.value = (
+                    f"<div><b>this config</b></div>{token_html(ids, labels, self.tok, diff)}"
+                    f"<div style='margin-top:8px'><b>compared config</b> · {len(diff)} label(s) differ (outlined)</div>{token_html(ids2, lab2, self.tok, diff)}"
+                )
             else:
-                self.tokens.value = (f"<div><b>this config</b></div>{token_html(ids, labels, self.tok)}"
-                                     f"<div style='margin-top:8px'><b>compared config</b> · the tokens themselves differ</div>{token_html(ids2, lab2, self.tok)}")
-        else: self.tokens.value = token_html(ids, labels, self.tok)
-        self.raw.value = ("<div><b>source record</b></div><div class='ft-raw'>" + html.escape(json.dumps(e['raw'], ensure_ascii=False, indent=1, default=str))
-                          + "</div>") if e['raw'] is not None else ''
+                self.tokens.value = (
+                    f"<div><b>this config</b></div>{token_html(ids, labels, self.tok)}"
+                    f"<div style='margin-top:8px'><b>compared config</b> · the tokens themselves differ</div>{token_html(ids2, lab2, self.tok)}"
+                )
+        else:
+            self.tokens.value = token_html(ids, labels, self.tok)
+        self.raw.value = (
+            (
+                "<div><b>source record</b></div><div class='ft-raw'>"
+                + html.escape(json.dumps(e['raw'], ensure_ascii=False, indent=1, default=str))
+                + "</div>"
+            )
+            if e['raw'] is not None
+            else ''
+        )
 
-    def find(self, text:str, limit:int=5000):
+    def find(self, text: str, limit: int = 5000):
         "Move to the next example whose text contains `text` (scanning at most `limit` rows)."
-        if not text: return
+        if not text:
+            return
         start, n = self.slider.value + 1, len(self.ds)
         for k in range(min(limit, n)):
             i = (start + k) % n
             if text in self.tok.decode(self.ds[i]['input_ids']):
-                self.go(i); return i
-        self.status.value = f"<span class='ft-warn'>“{html.escape(text)}” is not in the next {min(limit, n):,} examples</span>"
+                self.go(i)
+                return i
+        self.status.value = (
+            f"<span class='ft-warn'>“{html.escape(text)}” is not in the next {min(limit, n):,} examples</span>"
+        )
 
     def panel_html(self) -> str:
         s, c = self.stats, self.cfg
-        drops = ', '.join(f"{v:,} {html.escape(k)}" for k,v in s.get('dropped', {}).items()) or 'none'
+        drops = ', '.join(f"{v:,} {html.escape(k)}" for k, v in s.get('dropped', {}).items()) or 'none'
         share = s.get('trained_tokens', 0) / max(1, s.get('tokens', 1))
         lens = list(self.ds['length']) if len(self.ds) else [0]
-        return (f"<div style='display:flex;gap:24px;align-items:center;font:12px sans-serif'><div>"
-                f"<div><b>rows</b> {s.get('rows_in', 0):,} in, {s.get('rows_out', len(self.ds)):,} kept; dropped: {drops}</div>"
-                f"<div><b>tokens</b> {s.get('tokens', 0):,}, <b>trained</b> {share:.1%}</div>"
-                f"<div><b>packing</b> at sequence_len {c.sequence_len}: {self.efficiency:.1%} of the slots filled</div></div>"
-                f"<div>{_hist_svg(lens, c.sequence_len)}</div></div>")
+        return (
+            f"<div style='display:flex;gap:24px;align-items:center;font:12px sans-serif'><div>"
+            f"<div><b>rows</b> {s.get('rows_in', 0):,} in, {s.get('rows_out', len(self.ds)):,} kept; dropped: {drops}</div>"
+            f"<div><b>tokens</b> {s.get('tokens', 0):,}, <b>trained</b> {share:.1%}</div>"
+            f"<div><b>packing</b> at sequence_len {c.sequence_len}: {self.efficiency:.1%} of the slots filled</div></div>"
+            f"<div>{_hist_svg(lens, c.sequence_len)}</div></div>"
+        )
 
     def checks_html(self) -> str:
-        if not self.checks: return "<div class='ft-ok'>✓ no problems found</div>"
-        return ''.join(f"<div class='ft-warn'>⚠ <b>{html.escape(k)}</b>: {html.escape(m)}</div>" for k,m in self.checks)
+        if not self.checks:
+            return "<div class='ft-ok'>✓ no problems found</div>"
+        return ''.join(
+            f"<div class='ft-warn'>⚠ <b>{html.escape(k)}</b>: {html.escape(m)}</div>" for k, m in self.checks
+        )
 
     def _ipython_display_(self):
         from IPython.display import display
+
         display(self.root)
 
 # %% ../nbs/18_inspector.ipynb #6829bf76
-def inspect(src,             # A config (YAML path or text, dict, `Config`), or a prepared dataset (with `tok`)
-            compare=None,    # A second config, or a dict of keys that change (dataset keys apply to every dataset entry)
-            tok=None,        # The tokenizer of a prepared dataset (default: the config's)
-            sample:int=2000, # Rows the checks read
-            split:str='train', # `train` or `eval`
-           ) -> Inspector:
+def inspect(
+    src,  # A config (YAML path or text, dict, `Config`), or a prepared dataset (with `tok`)
+    compare=None,  # A second config, or a dict of keys that change (dataset keys apply to every dataset entry)
+    tok=None,  # The tokenizer of a prepared dataset (default: the config's)
+    sample: int = 2000,  # Rows the checks read
+    split: str = 'train',  # `train` or `eval`
+) -> Inspector:
     "Open the dataset inspector: every example token by token (trained tokens highlighted), the data summary and the checks."
     from ftkit.data import load_or_prepare, load_source, quiet_libraries
     from ftkit.tokenizer import load_tokenizer
-    if hasattr(src, 'column_names'):   # a prepared datasets.Dataset
-        if tok is None: raise FtkitError("inspecting a prepared dataset needs its tokenizer", hint="inspect(dataset, tok=tokenizer)")
-        cfg = load_config(dict(base_model='(prepared)', learning_rate=1e-4, datasets=[dict(path='(prepared)')]), warn=False)
+
+    if hasattr(src, 'column_names'):  # a prepared datasets.Dataset
+        if tok is None:
+            raise FtkitError(
+                "inspecting a prepared dataset needs its tokenizer", hint="inspect(dataset, tok=tokenizer)"
+            )
+        cfg = load_config(
+            dict(base_model='(prepared)', learning_rate=1e-4, datasets=[dict(path='(prepared)')]), warn=False
+        )
         return Inspector(cfg, tok, src, dict(rows_in=len(src), rows_out=len(src), dropped={}), sample=sample)
     cfg = src if isinstance(src, Config) else load_config(src)
     quiet_libraries()
@@ -237,10 +361,13 @@ def inspect(src,             # A config (YAML path or text, dict, `Config`), or 
         if isinstance(compare, dict) and not {'base_model', 'datasets'} & set(compare):
             dkeys = set(DatasetConfig.model_fields)
             base = cfg.model_dump(exclude_none=True, by_alias=True)
-            for k,v in compare.items():
+            for k, v in compare.items():
                 if k in dkeys:
-                    for d in base['datasets']: d[k] = v
-                else: base[k] = v
+                    for d in base['datasets']:
+                        d[k] = v
+                else:
+                    base[k] = v
             cmp = load_config(base, warn=False)
-        else: cmp = compare if isinstance(compare, Config) else load_config(compare)
+        else:
+            cmp = compare if isinstance(compare, Config) else load_config(compare)
     return Inspector(cfg, tok, dd[split], stats, raws, cmp, sample)

@@ -22,165 +22,283 @@ __all__ = ['visible_gpus', 'accelerate_cmd', 'stop_group', 'run_children', 'fail
 def visible_gpus() -> int:
     "Number of CUDA devices visible (without initialising CUDA in this process)."
     v = os.environ.get('CUDA_VISIBLE_DEVICES')
-    if v is not None: return len([x for x in v.split(',') if x.strip() not in ('', '-1')])
+    if v is not None:
+        return len([x for x in v.split(',') if x.strip() not in ('', '-1')])
     try:
         out = subprocess.run(['nvidia-smi', '-L'], capture_output=True, text=True, timeout=10).stdout
         return sum(l.startswith('GPU ') for l in out.splitlines())
-    except (OSError, subprocess.SubprocessError): return 0
+    except (OSError, subprocess.SubprocessError):
+        return 0
 
-def accelerate_cmd(config_path, num_processes:int, accelerate_config=None) -> list:
+
+def accelerate_cmd(config_path, num_processes: int, accelerate_config=None) -> list:
     "The `accelerate launch` command line for a run (with the run's generated accelerate config when given)."
     cmd = [sys.executable, '-m', 'accelerate.commands.launch']
-    if accelerate_config: cmd += ['--config_file', str(accelerate_config)]
+    if accelerate_config:
+        cmd += ['--config_file', str(accelerate_config)]
     cmd += ['--num_processes', str(num_processes)]
-    if num_processes > 1 and not accelerate_config: cmd.append('--multi_gpu')   # on CPU too: `--cpu` with several processes silently runs one
+    if num_processes > 1 and not accelerate_config:
+        cmd.append('--multi_gpu')  # on CPU too: `--cpu` with several processes silently runs one
     return cmd + ['-m', 'ftkit.cli', 'train', str(config_path)]
+
 
 def stop_group(proc, grace=(10, 5)):
     "Stop `proc`'s process group: SIGINT, then SIGTERM after `grace[0]` s, then SIGKILL after `grace[1]` s more."
     for sig, wait in ((signal.SIGINT, grace[0]), (signal.SIGTERM, grace[1]), (signal.SIGKILL, 5)):
-        try: os.killpg(proc.pid, sig)
-        except ProcessLookupError: return proc.poll()
-        try: return proc.wait(wait)
-        except subprocess.TimeoutExpired: continue
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return proc.poll()
+        try:
+            return proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
     return proc.poll()
+
 
 def _die_with_parent():
     "In the child, before exec: ask Linux to send SIGTERM when the parent (the notebook kernel) dies, so no orphan keeps a GPU."
     try:
         import ctypes
-        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-    except Exception: pass
+
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
 
 def run_children(cmd, metrics_path, log=print, on_row=None, env=None):
     "Run `cmd` in its own process group, streaming its output to `log` and new metrics rows to `on_row`."
     import collections
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
     tail = collections.deque(maxlen=2000)
-    def pump():   # raw chunks, not lines, so carriage-return progress bars stay live
+
+    def pump():  # raw chunks, not lines, so carriage-return progress bars stay live
         while raw := proc.stdout.read1(4096):
-            text = raw.decode(errors='replace'); tail.append(text)
-            if log is print: sys.stdout.write(text); sys.stdout.flush()
-            elif log: getattr(log, 'chunk', log)(text)   # raw output, when the receiver tells chunks from messages
-    t = threading.Thread(target=pump, daemon=True); t.start()
+            text = raw.decode(errors='replace')
+            tail.append(text)
+            if log is print:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            elif log:
+                getattr(log, 'chunk', log)(text)  # raw output, when the receiver tells chunks from messages
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
     seen = 0
     try:
         while proc.poll() is None:
-            seen = _feed(metrics_path, seen, on_row); time.sleep(0.2)
+            seen = _feed(metrics_path, seen, on_row)
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print("\nInterrupted: stopping the training processes (they save a checkpoint first)...", flush=True)
         stop_group(proc)
-        t.join(5); _feed(metrics_path, seen, on_row)
+        t.join(5)
+        _feed(metrics_path, seen, on_row)
         return 'SIGINT'
-    t.join(5); _feed(metrics_path, seen, on_row)
+    t.join(5)
+    _feed(metrics_path, seen, on_row)
     if proc.returncode != 0:
-        raise FtkitError(f"training exited with status {proc.returncode}" + ('' if log else '\n' + failure_summary(''.join(tail))),
-                         hint="the lines above name the rank and its error")
+        raise FtkitError(
+            f"training exited with status {proc.returncode}" + ('' if log else '\n' + failure_summary(''.join(tail))),
+            hint="the lines above name the rank and its error",
+        )
     return None
 
-def failure_summary(output:str, n:int=25) -> str:
+
+def failure_summary(output: str, n: int = 25) -> str:
     "The lines of a failed multi-process run that say what went wrong on which rank (not the launcher's own traceback)."
     import re
+
     lines = output.replace('\r', '\n').splitlines()
     picked = [l for l in lines if re.match(r'\s*(\[rank\d+\]|ftkit(\[rank \d+\])?:)', l)]
-    if not picked: picked = lines
+    if not picked:
+        picked = lines
     return '\n'.join(picked[-n:])
 
-def _feed(path, seen:int, on_row) -> int:
+
+def _feed(path, seen: int, on_row) -> int:
     "Hand the metrics rows after the first `seen` to `on_row`; return how many rows have been handed so far."
-    if on_row is None: return seen
+    if on_row is None:
+        return seen
     rows = read_metrics(path)
-    for row in rows[seen:]: on_row(row)
+    for row in rows[seen:]:
+        on_row(row)
     return max(seen, len(rows))
 
-def launch(cfg,                  # A `Config`, a YAML path or text, or a dict
-           mode:str='auto',      # `auto`, `inline`, `accelerate` or `notebook`
-           num_processes:int=None, # Processes (default: one per visible GPU)
-           log=print,            # Where the run's lines go (None: quiet)
-           on_row=None,          # Called with each metrics row (the live view)
-          ) -> TrainResult:
+
+def launch(
+    cfg,  # A `Config`, a YAML path or text, or a dict
+    mode: str = 'auto',  # `auto`, `inline`, `accelerate` or `notebook`
+    num_processes: int = None,  # Processes (default: one per visible GPU)
+    log=print,  # Where the run's lines go (None: quiet)
+    on_row=None,  # Called with each metrics row (the live view)
+) -> TrainResult:
     """Train `cfg` in this process (`inline`), through `accelerate launch` (`accelerate`), or with accelerate's
     `notebook_launcher` (`notebook`); `auto` trains inline on zero or one GPU and through accelerate on more.
     The result is a `TrainResult` either way."""
     cfg = cfg if isinstance(cfg, Config) else load_config(cfg)
     n = num_processes or max(1, visible_gpus())
-    if mode == 'auto': mode = 'inline' if n <= 1 and strategy(cfg) != 'deepspeed' else 'accelerate'
+    if mode == 'auto':
+        mode = 'inline' if n <= 1 and strategy(cfg) != 'deepspeed' else 'accelerate'
     if mode == 'inline':
         from ftkit.training import train
+
         return train(cfg, log=log, on_row=on_row)
-    if mode == 'notebook': return notebook_launch(cfg, n, log=log)
-    if mode != 'accelerate': raise FtkitError(f"unknown launch mode `{mode}`", hint="use auto, inline, accelerate or notebook")
-    path = Path(cfg.output_dir)/'config.yaml'; dump_config(cfg, path)
+    if mode == 'notebook':
+        return notebook_launch(cfg, n, log=log)
+    if mode != 'accelerate':
+        raise FtkitError(f"unknown launch mode `{mode}`", hint="use auto, inline, accelerate or notebook")
+    path = Path(cfg.output_dir) / 'config.yaml'
+    dump_config(cfg, path)
     acc = write_accelerate_config(cfg, n)
-    if not (cfg.auto_resume_from_checkpoints or cfg.resume_from_checkpoint): (Path(cfg.output_dir)/'metrics.jsonl').unlink(missing_ok=True)
-    interrupted = run_children(accelerate_cmd(path, n, acc), Path(cfg.output_dir)/'metrics.jsonl', log=log, on_row=on_row)
+    if not (cfg.auto_resume_from_checkpoints or cfg.resume_from_checkpoint):
+        (Path(cfg.output_dir) / 'metrics.jsonl').unlink(missing_ok=True)
+    interrupted = run_children(
+        accelerate_cmd(path, n, acc), Path(cfg.output_dir) / 'metrics.jsonl', log=log, on_row=on_row
+    )
     return TrainResult(cfg, interrupted=interrupted)
 
-def notebook_launch(cfg:Config, num_processes:int, log=print):
+
+def notebook_launch(cfg: Config, num_processes: int, log=print):
     "Train with `accelerate.notebook_launcher` (forked processes), after checking that CUDA is not yet initialised here."
     import torch
+
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        raise FtkitError("--launch notebook needs a kernel in which CUDA has not been used yet (the processes are forked from it)",
-                         hint="restart the kernel and run this cell first, or use --launch accelerate")
+        raise FtkitError(
+            "--launch notebook needs a kernel in which CUDA has not been used yet (the processes are forked from it)",
+            hint="restart the kernel and run this cell first, or use --launch accelerate",
+        )
     from accelerate import notebook_launcher
-    notebook_launcher(_train_in_child, args=(cfg.model_dump(by_alias=True, exclude_none=True),), num_processes=num_processes)
+
+    notebook_launcher(
+        _train_in_child, args=(cfg.model_dump(by_alias=True, exclude_none=True),), num_processes=num_processes
+    )
     return TrainResult(cfg)
+
 
 def _train_in_child(d):
     "What each forked process of `notebook_launch` runs (`train` keeps the other ranks quiet)."
     from ftkit.training import train
+
     train(d)
 
 # %% ../nbs/15_launch.ipynb #66eb6824
-def accelerate_config(cfg:Config, num_processes:int) -> dict:
+def accelerate_config(cfg: Config, num_processes: int) -> dict:
     "The accelerate config of a run."
     from ftkit.model import resolve_dtype
     import torch
+
     dt = resolve_dtype(cfg)
     st = strategy(cfg)
-    d = dict(compute_environment='LOCAL_MACHINE', debug=False, num_processes=num_processes, num_machines=cfg.num_machines or 1,
-             machine_rank=cfg.machine_rank or 0, mixed_precision='bf16' if dt == torch.bfloat16 else 'fp16' if dt == torch.float16 else 'no',
-             rdzv_backend='static', same_network=True, use_cpu=False, main_training_function='main', downcast_bf16='no',
-             distributed_type={'deepspeed': 'DEEPSPEED', 'fsdp': 'FSDP', 'ddp': 'MULTI_GPU' if num_processes > 1 or (cfg.num_machines or 1) > 1 else 'NO'}[st])
-    if cfg.main_process_ip: d['main_process_ip'] = cfg.main_process_ip
-    if cfg.main_process_port: d['main_process_port'] = cfg.main_process_port
-    elif (cfg.num_machines or 1) == 1:   # a free port, so two runs on one machine never collide on the default 29500
+    d = dict(
+        compute_environment='LOCAL_MACHINE',
+        debug=False,
+        num_processes=num_processes,
+        num_machines=cfg.num_machines or 1,
+        machine_rank=cfg.machine_rank or 0,
+        mixed_precision='bf16' if dt == torch.bfloat16 else 'fp16' if dt == torch.float16 else 'no',
+        rdzv_backend='static',
+        same_network=True,
+        use_cpu=False,
+        main_training_function='main',
+        downcast_bf16='no',
+        distributed_type={
+            'deepspeed': 'DEEPSPEED',
+            'fsdp': 'FSDP',
+            'ddp': 'MULTI_GPU' if num_processes > 1 or (cfg.num_machines or 1) > 1 else 'NO',
+        }[st],
+    )
+    if cfg.main_process_ip:
+        d['main_process_ip'] = cfg.main_process_ip
+    if cfg.main_process_port:
+        d['main_process_port'] = cfg.main_process_port
+    elif (cfg.num_machines or 1) == 1:  # a free port, so two runs on one machine never collide on the default 29500
         import socket
-        with socket.socket() as s_: s_.bind(('127.0.0.1', 0)); d['main_process_port'] = s_.getsockname()[1]
-    if st == 'fsdp': d['fsdp_config'] = fsdp_settings(cfg)
-    if st == 'deepspeed':   # precision and the rest come from the DeepSpeed JSON (accelerate refuses both at once)
+
+        with socket.socket() as s_:
+            s_.bind(('127.0.0.1', 0))
+            d['main_process_port'] = s_.getsockname()[1]
+    if st == 'fsdp':
+        d['fsdp_config'] = fsdp_settings(cfg)
+    if st == 'deepspeed':  # precision and the rest come from the DeepSpeed JSON (accelerate refuses both at once)
         d['deepspeed_config'] = dict(deepspeed_config_file=str(deepspeed_file(cfg).resolve()), zero3_init_flag=False)
         d.pop('mixed_precision')
     return d
 
-def write_accelerate_config(cfg:Config, num_processes:int) -> Path:
+
+def write_accelerate_config(cfg: Config, num_processes: int) -> Path:
     "Write the run's accelerate config to `output_dir/accelerate.yaml`."
     import yaml
-    p = Path(cfg.output_dir)/'accelerate.yaml'; p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(yaml.safe_dump(accelerate_config(cfg, num_processes), sort_keys=False)); return p
+
+    p = Path(cfg.output_dir) / 'accelerate.yaml'
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(yaml.safe_dump(accelerate_config(cfg, num_processes), sort_keys=False))
+    return p
 
 # %% ../nbs/15_launch.ipynb #52e44fa3
 def deepspeed_configs() -> dict:
     "ZeRO-1/2/3 DeepSpeed configs, with and without CPU offload."
-    base = dict(train_micro_batch_size_per_gpu='auto', gradient_accumulation_steps='auto', train_batch_size='auto',
-                gradient_clipping='auto', bf16=dict(enabled='auto'), fp16=dict(enabled='auto'), wall_clock_breakdown=False)
-    z3 = dict(stage=3, overlap_comm=True, contiguous_gradients=True, sub_group_size=0, reduce_bucket_size='auto',
-              stage3_prefetch_bucket_size='auto', stage3_param_persistence_threshold='auto', stage3_max_live_parameters=0,
-              stage3_max_reuse_distance=0, stage3_gather_16bit_weights_on_model_save=True)
+    base = dict(
+        train_micro_batch_size_per_gpu='auto',
+        gradient_accumulation_steps='auto',
+        train_batch_size='auto',
+        gradient_clipping='auto',
+        bf16=dict(enabled='auto'),
+        fp16=dict(enabled='auto'),
+        wall_clock_breakdown=False,
+    )
+    z3 = dict(
+        stage=3,
+        overlap_comm=True,
+        contiguous_gradients=True,
+        sub_group_size=0,
+        reduce_bucket_size='auto',
+        stage3_prefetch_bucket_size='auto',
+        stage3_param_persistence_threshold='auto',
+        stage3_max_live_parameters=0,
+        stage3_max_reuse_distance=0,
+        stage3_gather_16bit_weights_on_model_save=True,
+    )
     off = dict(device='cpu', pin_memory=True)
-    return {'zero1.json': base | dict(zero_optimization=dict(stage=1, overlap_comm=True)),
-            'zero2.json': base | dict(zero_optimization=dict(stage=2, overlap_comm=True, contiguous_gradients=True, reduce_bucket_size='auto')),
-            'zero2_cpuoffload.json': base | dict(zero_optimization=dict(stage=2, overlap_comm=True, contiguous_gradients=True, offload_optimizer=off)),
-            'zero3.json': base | dict(zero_optimization=z3),
-            'zero3_bf16.json': base | dict(bf16=dict(enabled=True), fp16=dict(enabled=False), zero_optimization=z3),
-            'zero3_bf16_cpuoffload_params.json': base | dict(bf16=dict(enabled=True), fp16=dict(enabled=False), zero_optimization=z3 | dict(offload_param=off)),
-            'zero3_bf16_cpuoffload_all.json': base | dict(bf16=dict(enabled=True), fp16=dict(enabled=False), zero_optimization=z3 | dict(offload_param=off, offload_optimizer=off))}
+    return {
+        'zero1.json': base | dict(zero_optimization=dict(stage=1, overlap_comm=True)),
+        'zero2.json': base
+        | dict(
+            zero_optimization=dict(stage=2, overlap_comm=True, contiguous_gradients=True, reduce_bucket_size='auto')
+        ),
+        'zero2_cpuoffload.json': base
+        | dict(zero_optimization=dict(stage=2, overlap_comm=True, contiguous_gradients=True, offload_optimizer=off)),
+        'zero3.json': base | dict(zero_optimization=z3),
+        'zero3_bf16.json': base | dict(bf16=dict(enabled=True), fp16=dict(enabled=False), zero_optimization=z3),
+        'zero3_bf16_cpuoffload_params.json': base
+        | dict(bf16=dict(enabled=True), fp16=dict(enabled=False), zero_optimization=z3 | dict(offload_param=off)),
+        'zero3_bf16_cpuoffload_all.json': base
+        | dict(
+            bf16=dict(enabled=True),
+            fp16=dict(enabled=False),
+            zero_optimization=z3 | dict(offload_param=off, offload_optimizer=off),
+        ),
+    }
 
-def fetch(what:str, dest:str=None, log=print) -> list:
+
+def fetch(what: str, dest: str = None, log=print) -> list:
     "`ftkit fetch deepspeed_configs [DIR]`: write ftkit's DeepSpeed configs (default folder `deepspeed_configs`)."
-    if what != 'deepspeed_configs': raise FtkitError(f"nothing called `{what}` to fetch", hint="ftkit fetch deepspeed_configs [DIR]")
-    d = Path(dest or 'deepspeed_configs'); d.mkdir(parents=True, exist_ok=True)
+    if what != 'deepspeed_configs':
+        raise FtkitError(f"nothing called `{what}` to fetch", hint="ftkit fetch deepspeed_configs [DIR]")
+    d = Path(dest or 'deepspeed_configs')
+    d.mkdir(parents=True, exist_ok=True)
     out = []
-    for name, c in deepspeed_configs().items(): (d/name).write_text(json.dumps(c, indent=2) + '\n'); out.append(d/name)
-    if log: log(f"Wrote {len(out)} DeepSpeed configs to {d}: {', '.join(p.name for p in out)}")
+    for name, c in deepspeed_configs().items():
+        (d / name).write_text(json.dumps(c, indent=2) + '\n')
+        out.append(d / name)
+    if log:
+        log(f"Wrote {len(out)} DeepSpeed configs to {d}: {', '.join(p.name for p in out)}")
     return out

@@ -15,104 +15,162 @@ from .metrics import STEP_LINE, read_metrics
 __all__ = ['svg_chart', 'LiveView', 'StepFilter', 'finetune', 'ftkit_line', 'load_ipython_extension']
 
 # %% ../nbs/17_magics.ipynb #89f76634
-def svg_chart(series, width:int=300, height:int=110, title:str='') -> str:
+def svg_chart(series, width: int = 300, height: int = 110, title: str = '') -> str:
     "A small line chart: `series` is a list of `(xs, ys, colour, label, dots)`."
     pts = [(x, y) for xs, ys, *_ in series for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
-    if not pts: return f"<svg width='{width}' height='{height}'></svg>"
-    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts); y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
-    if x1 == x0: x1 = x0 + 1
-    if y1 == y0: y0, y1 = y0 - 0.5, y1 + 0.5
+    if not pts:
+        return f"<svg width='{width}' height='{height}'></svg>"
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
     L, R, T, B = 44, 6, 16, 16
     fx = lambda x: L + (x - x0) / (x1 - x0) * (width - L - R)
     fy = lambda y: T + (y1 - y) / (y1 - y0) * (height - T - B)
     fmt = lambda v: f"{v:.2e}" if abs(v) < 1e-2 else f"{v:.3g}"
-    out = [f"<svg width='{width}' height='{height}' xmlns='http://www.w3.org/2000/svg' style='font:10px sans-serif'>",
-           f"<text x='{L}' y='11' fill='#333'>{html.escape(title)}</text>",
-           f"<line x1='{L}' y1='{T}' x2='{L}' y2='{height-B}' stroke='#bbb'/><line x1='{L}' y1='{height-B}' x2='{width-R}' y2='{height-B}' stroke='#bbb'/>",
-           f"<text x='{L-3}' y='{T+8}' text-anchor='end' fill='#666'>{fmt(y1)}</text><text x='{L-3}' y='{height-B}' text-anchor='end' fill='#666'>{fmt(y0)}</text>",
-           f"<text x='{width-R}' y='{height-3}' text-anchor='end' fill='#666'>step {int(x1)}</text>"]
+    out = [
+        f"<svg width='{width}' height='{height}' xmlns='http://www.w3.org/2000/svg' style='font:10px sans-serif'>",
+        f"<text x='{L}' y='11' fill='#333'>{html.escape(title)}</text>",
+        f"<line x1='{L}' y1='{T}' x2='{L}' y2='{height - B}' stroke='#bbb'/><line x1='{L}' y1='{height - B}' x2='{width - R}' y2='{height - B}' stroke='#bbb'/>",
+        f"<text x='{L - 3}' y='{T + 8}' text-anchor='end' fill='#666'>{fmt(y1)}</text><text x='{L - 3}' y='{height - B}' text-anchor='end' fill='#666'>{fmt(y0)}</text>",
+        f"<text x='{width - R}' y='{height - 3}' text-anchor='end' fill='#666'>step {int(x1)}</text>",
+    ]
     for xs, ys, colour, label, dots in series:
         p = [(fx(x), fy(y)) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
-        if not p: continue
-        if dots: out += [f"<circle cx='{x:.1f}' cy='{y:.1f}' r='2.5' fill='{colour}'/>" for x, y in p]
-        else: out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{' '.join(f'{x:.1f},{y:.1f}' for x, y in p)}'/>")
+        if not p:
+            continue
+        if dots:
+            out += [f"<circle cx='{x:.1f}' cy='{y:.1f}' r='2.5' fill='{colour}'/>" for x, y in p]
+        else:
+            out.append(
+                f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{' '.join(f'{x:.1f},{y:.1f}' for x, y in p)}'/>"
+            )
     return ''.join(out) + "</svg>"
 
+
 def _hms(s):
-    s = int(max(0, s)); return f"{s//3600}:{s//60%60:02d}:{s%60:02d}" if s >= 3600 else f"{s//60}:{s%60:02d}"
+    s = int(max(0, s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
 
 class LiveView:
     "The run's progress, drawn in the cell and updated in place as metrics rows arrive."
-    def __init__(self, title:str='', display:bool=True, min_interval:float=0.3):
+
+    def __init__(self, title: str = '', display: bool = True, min_interval: float = 0.3):
         self.title, self.rows, self.t0, self.last, self.min_interval = title, [], time.time(), 0.0, min_interval
         self.done, self.handle = None, None
         if display:
             from IPython.display import display as _display
+
             self.handle = _display(self.bundle(), raw=True, display_id=True)
 
-    def __call__(self, row:dict):
+    def __call__(self, row: dict):
         "Receive one metrics row (the `on_row` hook of `train`)."
         self.rows.append(row)
         now = time.time()
         if self.handle is not None and (now - self.last >= self.min_interval or 'eval_loss' in row or 'warning' in row):
-            self.last = now; self.handle.update(self.bundle(), raw=True)
+            self.last = now
+            self.handle.update(self.bundle(), raw=True)
 
-    def finish(self, result=None, error:str=None):
+    def finish(self, result=None, error: str = None):
         "Draw the final state: the summary with `output_dir`, or the error."
-        self.done = dict(output_dir=str(result.output_dir), interrupted=result.interrupted) if result is not None else dict(error=error)
-        if self.handle is not None: self.handle.update(self.bundle(), raw=True)
+        self.done = (
+            dict(output_dir=str(result.output_dir), interrupted=result.interrupted)
+            if result is not None
+            else dict(error=error)
+        )
+        if self.handle is not None:
+            self.handle.update(self.bundle(), raw=True)
 
     def state(self) -> dict:
         "What the view shows, as data."
-        tr = [r for r in self.rows if 'loss' in r]; ev = [r for r in self.rows if 'eval_loss' in r]
+        tr = [r for r in self.rows if 'loss' in r]
+        ev = [r for r in self.rows if 'eval_loss' in r]
         step = self.rows[-1]['step'] if self.rows else 0
         total = next((r['max_steps'] for r in reversed(self.rows) if r.get('max_steps')), None)
         el = tr[-1]['elapsed_s'] if tr else time.time() - self.t0
         first = tr[0] if tr else None
         rate = (el - first['elapsed_s']) / (step - first['step']) if first and step > first['step'] else None
-        return dict(step=step, total=total, elapsed_s=el, eta_s=rate * (total - step) if rate and total else None,
-                    loss=tr[-1]['loss'] if tr else None, learning_rate=tr[-1].get('learning_rate') if tr else None,
-                    tokens_per_s=tr[-1].get('tokens_per_s') if tr else None, eval_loss=ev[-1]['eval_loss'] if ev else None,
-                    warnings=[r['warning'] for r in self.rows if 'warning' in r], done=self.done,
-                    loss_curve=[(r['step'], r['loss']) for r in tr], eval_curve=[(r['step'], r['eval_loss']) for r in ev],
-                    lr_curve=[(r['step'], r.get('learning_rate')) for r in tr])
+        return dict(
+            step=step,
+            total=total,
+            elapsed_s=el,
+            eta_s=rate * (total - step) if rate and total else None,
+            loss=tr[-1]['loss'] if tr else None,
+            learning_rate=tr[-1].get('learning_rate') if tr else None,
+            tokens_per_s=tr[-1].get('tokens_per_s') if tr else None,
+            eval_loss=ev[-1]['eval_loss'] if ev else None,
+            warnings=[r['warning'] for r in self.rows if 'warning' in r],
+            done=self.done,
+            loss_curve=[(r['step'], r['loss']) for r in tr],
+            eval_curve=[(r['step'], r['eval_loss']) for r in ev],
+            lr_curve=[(r['step'], r.get('learning_rate')) for r in tr],
+        )
 
     def text(self) -> str:
-        s = self.state(); parts = [f"step {s['step']}/{s['total'] or '?'}", f"elapsed {_hms(s['elapsed_s'])}"]
-        if s['eta_s'] is not None and not s['done']: parts.append(f"ETA {_hms(s['eta_s'])}")
-        if s['loss'] is not None: parts.append(f"loss {s['loss']:.4f}")
-        if s['eval_loss'] is not None: parts.append(f"eval {s['eval_loss']:.4f}")
-        if s['learning_rate'] is not None: parts.append(f"lr {s['learning_rate']:.2e}")
-        if s['tokens_per_s']: parts.append(f"{s['tokens_per_s']:,.0f} tok/s")
+        s = self.state()
+        parts = [f"step {s['step']}/{s['total'] or '?'}", f"elapsed {_hms(s['elapsed_s'])}"]
+        if s['eta_s'] is not None and not s['done']:
+            parts.append(f"ETA {_hms(s['eta_s'])}")
+        if s['loss'] is not None:
+            parts.append(f"loss {s['loss']:.4f}")
+        if s['eval_loss'] is not None:
+            parts.append(f"eval {s['eval_loss']:.4f}")
+        if s['learning_rate'] is not None:
+            parts.append(f"lr {s['learning_rate']:.2e}")
+        if s['tokens_per_s']:
+            parts.append(f"{s['tokens_per_s']:,.0f} tok/s")
         lines = ['  '.join(parts)] + [f"warning: {w}" for w in s['warnings']]
         d = s['done']
-        if d and d.get('error'): lines.append(f"stopped: {d['error']}")
-        elif d and d.get('interrupted'): lines.append(f"interrupted ({d['interrupted']}); checkpoint in {d['output_dir']}; resume with --resume")
-        elif d: lines.append(f"done: {d['output_dir']}")
+        if d and d.get('error'):
+            lines.append(f"stopped: {d['error']}")
+        elif d and d.get('interrupted'):
+            lines.append(f"interrupted ({d['interrupted']}); checkpoint in {d['output_dir']}; resume with --resume")
+        elif d:
+            lines.append(f"done: {d['output_dir']}")
         return '\n'.join(lines)
 
     def html(self) -> str:
-        s = self.state(); d = s['done']
+        s = self.state()
+        d = s['done']
         pct = 100 * s['step'] / s['total'] if s['total'] else 0
         colour = '#c0392b' if d and d.get('error') else '#e67e22' if d and d.get('interrupted') else '#2e86de'
         head = html.escape(self.text().split('\n')[0])
-        bar = (f"<div style='background:#eee;height:6px;border-radius:3px;width:600px'><div style='background:{colour};height:6px;"
-               f"border-radius:3px;width:{pct:.1f}%'></div></div>")
-        xs = lambda c: [a for a, _ in c]; ys = lambda c: [b for _, b in c]
-        loss = svg_chart([(xs(s['loss_curve']), ys(s['loss_curve']), '#2e86de', 'train', False),
-                          (xs(s['eval_curve']), ys(s['eval_curve']), '#e67e22', 'eval', True)], title='loss (train, eval ●)')
+        bar = (
+            f"<div style='background:#eee;height:6px;border-radius:3px;width:600px'><div style='background:{colour};height:6px;"
+            f"border-radius:3px;width:{pct:.1f}%'></div></div>"
+        )
+        xs = lambda c: [a for a, _ in c]
+        ys = lambda c: [b for _, b in c]
+        loss = svg_chart(
+            [
+                (xs(s['loss_curve']), ys(s['loss_curve']), '#2e86de', 'train', False),
+                (xs(s['eval_curve']), ys(s['eval_curve']), '#e67e22', 'eval', True),
+            ],
+            title='loss (train, eval ●)',
+        )
         lr = svg_chart([(xs(s['lr_curve']), ys(s['lr_curve']), '#8e44ad', 'lr', False)], title='learning rate')
         warn = ''.join(f"<div style='color:#a04000'>&#9888; {html.escape(w)}</div>" for w in s['warnings'])
         foot = ''
-        if d and d.get('error'): foot = f"<div style='color:#c0392b'>stopped: {html.escape(d['error'])}</div>"
-        elif d and d.get('interrupted'): foot = (f"<div style='color:#a04000'>interrupted ({d['interrupted']}); checkpoint saved in "
-                                                 f"<code>{html.escape(d['output_dir'])}</code>; run the cell again with <code>--resume</code></div>")
-        elif d: foot = f"<div>done: <code>{html.escape(d['output_dir'])}</code></div>"
+        if d and d.get('error'):
+            foot = f"<div style='color:#c0392b'>stopped: {html.escape(d['error'])}</div>"
+        elif d and d.get('interrupted'):
+            foot = (
+                f"<div style='color:#a04000'>interrupted ({d['interrupted']}); checkpoint saved in "
+                f"<code>{html.escape(d['output_dir'])}</code>; run the cell again with <code>--resume</code></div>"
+            )
+        elif d:
+            foot = f"<div>done: <code>{html.escape(d['output_dir'])}</code></div>"
         title = f"<b>{html.escape(self.title)}</b> " if self.title else ''
-        return (f"<div class='ftkit-live' style='font:12px sans-serif'>{title}<span>{head}</span>{bar}"
-                f"<div style='display:flex;gap:12px'>{loss}{lr}</div>{warn}{foot}</div>")
+        return (
+            f"<div class='ftkit-live' style='font:12px sans-serif'>{title}<span>{head}</span>{bar}"
+            f"<div style='display:flex;gap:12px'>{loss}{lr}</div>{warn}{foot}</div>"
+        )
 
-    def bundle(self) -> dict: return {'text/plain': self.text(), 'text/html': self.html()}
+    def bundle(self) -> dict:
+        return {'text/plain': self.text(), 'text/html': self.html()}
 
 # %% ../nbs/17_magics.ipynb #8eb9c17a
 def _magic_parser():
@@ -127,56 +185,82 @@ def _magic_parser():
     p.add_argument('overrides', nargs='*')
     return p
 
+
 class StepFilter:
     """Shows what a run says (data and parameter summaries, warnings, the child processes' output) except its
     per-step lines, which the live view shows instead. Called with whole messages; `.chunk` takes raw output."""
-    def __init__(self, write=None): self.write, self.buf = write or (lambda t: (sys.stdout.write(t), sys.stdout.flush())), ''
-    def __call__(self, message:str): self.chunk(message + '\n')
-    def chunk(self, text:str):
+
+    def __init__(self, write=None):
+        self.write, self.buf = write or (lambda t: (sys.stdout.write(t), sys.stdout.flush())), ''
+
+    def __call__(self, message: str):
+        self.chunk(message + '\n')
+
+    def chunk(self, text: str):
         self.buf += text
         *done, self.buf = re.split(r'(?<=[\n\r])', self.buf)
         for line in done:
-            if line and not STEP_LINE.match(line): self.write(line)
+            if line and not STEP_LINE.match(line):
+                self.write(line)
+
     def flush(self):
-        if self.buf and not STEP_LINE.match(self.buf): self.write(self.buf + '\n')
+        if self.buf and not STEP_LINE.match(self.buf):
+            self.write(self.buf + '\n')
         self.buf = ''
+
 
 def _rich():
     "True in a kernel whose frontend renders rich output (not a terminal IPython)."
     try:
         from IPython import get_ipython
+
         ip = get_ipython()
         return ip is not None and type(ip).__name__ != 'TerminalInteractiveShell'
-    except ImportError: return False
+    except ImportError:
+        return False
 
-def finetune(line:str, cell:str, namespace:dict):
+
+def finetune(line: str, cell: str, namespace: dict):
     "Run a `%%finetune` cell: `line` holds options and overrides, `cell` the YAML."
     from ftkit.config import load_config, parse_overrides, validate_report
-    try: args = _magic_parser().parse_args(shlex.split(line))
-    except SystemExit: raise FtkitError(f"cannot read the options `{line}`", hint=_magic_parser().format_usage().strip()) from None
+
+    try:
+        args = _magic_parser().parse_args(shlex.split(line))
+    except SystemExit:
+        raise FtkitError(f"cannot read the options `{line}`", hint=_magic_parser().format_usage().strip()) from None
     ov = parse_overrides(args.overrides, 'the magic line')
-    if args.resume: ov['auto_resume_from_checkpoints'] = True
+    if args.resume:
+        ov['auto_resume_from_checkpoints'] = True
     cfg = load_config(cell, ov, namespace=namespace, source='the cell')
     if args.dry_run:
         from ftkit.training import plan, format_plan
-        print(format_plan(plan(cfg))); res = cfg
+
+        print(format_plan(plan(cfg)))
+        res = cfg
     elif args.preprocess or args.inspect:
         from ftkit.data import preprocess
+
         res = preprocess(cfg)
         if args.inspect:
             from ftkit.inspector import inspect
+
             res = inspect(cfg)
     else:
         from ftkit.launch import launch
+
         view = LiveView(Path(cfg.output_dir).name) if _rich() else None
-        out = StepFilter() if view else print     # with the live view, the per-step lines are left to it
-        try: res = launch(cfg, mode=args.launch, num_processes=args.num_processes, log=out, on_row=view)
+        out = StepFilter() if view else print  # with the live view, the per-step lines are left to it
+        try:
+            res = launch(cfg, mode=args.launch, num_processes=args.num_processes, log=out, on_row=view)
         except FtkitError as e:
-            if view: view.finish(error=str(e).split('\n')[0])
+            if view:
+                view.finish(error=str(e).split('\n')[0])
             raise
         finally:
-            if view: out.flush()
-        if view: view.finish(res)
+            if view:
+                out.flush()
+        if view:
+            view.finish(res)
     namespace[args.name] = res
     return None
 
@@ -184,20 +268,35 @@ def finetune(line:str, cell:str, namespace:dict):
 def _runs(root):
     rows = []
     for m in sorted(Path(root).glob('**/metrics.jsonl')):
-        d = m.parent; steps = [r for r in read_metrics(m) if 'loss' in r]
-        done = (d/'adapter_config.json').exists() or (d/'model.safetensors').exists() or any(d.glob('model-*.safetensors'))
+        d = m.parent
+        steps = [r for r in read_metrics(m) if 'loss' in r]
+        done = (
+            (d / 'adapter_config.json').exists()
+            or (d / 'model.safetensors').exists()
+            or any(d.glob('model-*.safetensors'))
+        )
         status = 'done' if done else 'checkpointed' if any(d.glob('checkpoint-*')) else 'incomplete'
-        rows.append(dict(run=str(d), status=status, step=steps[-1]['step'] if steps else 0, loss=steps[-1]['loss'] if steps else None,
-                         max_steps=steps[-1].get('max_steps') if steps else None))
+        rows.append(
+            dict(
+                run=str(d),
+                status=status,
+                step=steps[-1]['step'] if steps else 0,
+                loss=steps[-1]['loss'] if steps else None,
+                max_steps=steps[-1].get('max_steps') if steps else None,
+            )
+        )
     return rows
 
-def ftkit_line(line:str, namespace:dict):
+
+def ftkit_line(line: str, namespace: dict):
     "`%ftkit runs [DIR]` | `%ftkit merge [RUN_DIR]` | `%ftkit chat [RUN_DIR]`."
     words = shlex.split(line)
     cmd, arg = (words[0] if words else ''), (words[1] if len(words) > 1 else None)
     if cmd == 'runs':
         rows = _runs(arg or 'outputs')
-        if not rows: print(f"no runs under {arg or 'outputs'}"); return
+        if not rows:
+            print(f"no runs under {arg or 'outputs'}")
+            return
         for r in rows:
             loss = f"{r['loss']:.4f}" if r['loss'] is not None else '-'
             print(f"{r['run']:<44} {r['status']:<13} step {r['step']:>6}/{r['max_steps'] or '?':<6} loss {loss}")
@@ -207,22 +306,33 @@ def ftkit_line(line:str, namespace:dict):
         if run is None:
             last = namespace.get('ft')
             run = getattr(last, 'output_dir', None)
-        if run is None or not (Path(run)/'config.yaml').exists():
-            raise FtkitError(f"no run to {cmd}", hint=f"%ftkit {cmd} <output_dir of a run> (a folder holding config.yaml)")
+        if run is None or not (Path(run) / 'config.yaml').exists():
+            raise FtkitError(
+                f"no run to {cmd}", hint=f"%ftkit {cmd} <output_dir of a run> (a folder holding config.yaml)"
+            )
         from ftkit.config import load_config
-        cfg = load_config(Path(run)/'config.yaml', warn=False)
+
+        cfg = load_config(Path(run) / 'config.yaml', warn=False)
         if cmd == 'merge':
             from ftkit.merge import merge_lora
+
             return merge_lora(cfg)
         from ftkit.chat import chat
+
         return chat(cfg)
-    raise FtkitError(f"unknown command `%ftkit {line}`", hint="use %ftkit runs [DIR], %ftkit merge [RUN], %ftkit chat [RUN]")
+    raise FtkitError(
+        f"unknown command `%ftkit {line}`", hint="use %ftkit runs [DIR], %ftkit merge [RUN], %ftkit chat [RUN]"
+    )
 
 # %% ../nbs/17_magics.ipynb #85bdf63a
 def load_ipython_extension(ip):
     "Register `%%finetune` and `%ftkit` (called by `%load_ext ftkit`)."
+
     def _run(f, *a):
-        try: return f(*a, ip.user_ns)
-        except FtkitError as e: print(f"ftkit: {e}", file=sys.stderr)
+        try:
+            return f(*a, ip.user_ns)
+        except FtkitError as e:
+            print(f"ftkit: {e}", file=sys.stderr)
+
     ip.register_magic_function(lambda line, cell: _run(finetune, line, cell), 'cell', 'finetune')
     ip.register_magic_function(lambda line: _run(ftkit_line, line), 'line', 'ftkit')

@@ -15,148 +15,218 @@ from .errors import FtkitError
 __all__ = ['merge_weight', 'base_files', 'merge_lora']
 
 # %% ../nbs/13_merge.ipynb #24731adb
-def _adapter(src:Path):
+def _adapter(src: Path):
     "The adapter's config and tensors: LoRA pairs by base weight name, DoRA magnitudes, and whole modules."
     from safetensors.torch import load_file
-    cfg = json.loads((src/'adapter_config.json').read_text())
-    f = src/'adapter_model.safetensors'
-    if not f.exists(): raise FtkitError(f"no adapter_model.safetensors in {src}", hint="train again, or point --lora-model-dir at the adapter folder")
+
+    cfg = json.loads((src / 'adapter_config.json').read_text())
+    f = src / 'adapter_model.safetensors'
+    if not f.exists():
+        raise FtkitError(
+            f"no adapter_model.safetensors in {src}",
+            hint="train again, or point --lora-model-dir at the adapter folder",
+        )
     sd = load_file(str(f))
     pairs, mags, whole = {}, {}, {}
     for k, v in sd.items():
         k2 = k.removeprefix('base_model.model.')
-        if m := re.match(r'(.*)\.lora_([AB])(?:\.default)?\.weight$', k2): pairs.setdefault(m[1] + '.weight', {})[m[2]] = v
-        elif m := re.match(r'(.*)\.lora_magnitude_vector(?:\.default)?(?:\.weight)?$', k2): mags[m[1] + '.weight'] = v
-        elif 'lora_embedding' in k2: raise FtkitError("LoRA on embedding layers is not supported by the merge", where=str(src))
-        else: whole[re.sub(r'\.modules_to_save(\.default)?', '', k2)] = v
+        if m := re.match(r'(.*)\.lora_([AB])(?:\.default)?\.weight$', k2):
+            pairs.setdefault(m[1] + '.weight', {})[m[2]] = v
+        elif m := re.match(r'(.*)\.lora_magnitude_vector(?:\.default)?(?:\.weight)?$', k2):
+            mags[m[1] + '.weight'] = v
+        elif 'lora_embedding' in k2:
+            raise FtkitError("LoRA on embedding layers is not supported by the merge", where=str(src))
+        else:
+            whole[re.sub(r'\.modules_to_save(\.default)?', '', k2)] = v
     return cfg, pairs, mags, whole
 
-def _scale(acfg:dict, name:str) -> float:
+
+def _scale(acfg: dict, name: str) -> float:
     "The LoRA scale of module `name`, with rank/alpha patterns and rsLoRA."
     mod = name.removesuffix('.weight')
     r, alpha = acfg.get('r', 8), acfg.get('lora_alpha', 8)
     for pat, v in (acfg.get('rank_pattern') or {}).items():
-        if re.search(rf'(^|\.){pat}$', mod): r = v
+        if re.search(rf'(^|\.){pat}$', mod):
+            r = v
     for pat, v in (acfg.get('alpha_pattern') or {}).items():
-        if re.search(rf'(^|\.){pat}$', mod): alpha = v
+        if re.search(rf'(^|\.){pat}$', mod):
+            alpha = v
     return alpha / math.sqrt(r) if acfg.get('use_rslora') else alpha / r
 
-def merge_weight(W, A, B, scale:float, magnitude=None, nf4:bool=False):
+
+def merge_weight(W, A, B, scale: float, magnitude=None, nf4: bool = False):
     "One merged weight: `W + scale·B·A`, or DoRA's renormalised form when `magnitude` is given."
     import torch
+
     dtype = W.dtype
     Wf = W.float()
     if nf4:
         import bitsandbytes.functional as F
+
         q, state = F.quantize_4bit(W.cuda().to(torch.bfloat16), quant_type='nf4', compress_statistics=True)
         Wf = F.dequantize_4bit(q, state).float().to(W.device)
     out = Wf + scale * (B.float().to(W.device) @ A.float().to(W.device))
-    if magnitude is not None: out = (magnitude.float().to(W.device) / torch.linalg.norm(out, dim=1)).view(-1, 1) * out
+    if magnitude is not None:
+        out = (magnitude.float().to(W.device) / torch.linalg.norm(out, dim=1)).view(-1, 1) * out
     return out.to(dtype)
 
 # %% ../nbs/13_merge.ipynb #ce597302
-def base_files(name:str, revision=None) -> Path:
+def base_files(name: str, revision=None) -> Path:
     "The local folder holding the base model's safetensors and config."
     from ftkit.tiny import resolve_model
-    p = Path(resolve_model(name)).expanduser()
-    if p.is_dir(): return p
-    from huggingface_hub import snapshot_download
-    try: return Path(snapshot_download(name, revision=revision, allow_patterns=['*.safetensors', '*.json']))
-    except Exception as e:
-        raise FtkitError(f"cannot fetch the base model `{name}`: {str(e).splitlines()[0][:160]}",
-                         hint="check the name, the network or HF_TOKEN, or set base_model to a local folder") from None
 
-def _shards(d:Path):
-    idx = d/'model.safetensors.index.json'
+    p = Path(resolve_model(name)).expanduser()
+    if p.is_dir():
+        return p
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name, revision=revision, allow_patterns=['*.safetensors', '*.json']))
+    except Exception as e:
+        raise FtkitError(
+            f"cannot fetch the base model `{name}`: {str(e).splitlines()[0][:160]}",
+            hint="check the name, the network or HF_TOKEN, or set base_model to a local folder",
+        ) from None
+
+
+def _shards(d: Path):
+    idx = d / 'model.safetensors.index.json'
     if idx.exists():
         wm = json.loads(idx.read_text())['weight_map']
         return sorted(set(wm.values()), key=lambda s: s)
-    if (d/'model.safetensors').exists(): return ['model.safetensors']
-    raise FtkitError(f"no safetensors weights in {d}", hint="the merge reads safetensors; convert the base model's .bin files first")
+    if (d / 'model.safetensors').exists():
+        return ['model.safetensors']
+    raise FtkitError(
+        f"no safetensors weights in {d}", hint="the merge reads safetensors; convert the base model's .bin files first"
+    )
 
 # %% ../nbs/13_merge.ipynb #b8c5d4ef
-def merge_lora(cfg,                     # The run: a `Config`, a YAML path or text, or a dict
-               lora_model_dir=None,     # The adapter folder (default: `lora_model_dir`, else `output_dir`)
-               out=None,                # Where to write (default `output_dir/merged`)
-               cpu:bool=False,          # Merge on the CPU even when a GPU is there
-               nf4_roundtrip:bool=False, # QLoRA: merge into the 4-bit round trip of the weights the adapter was trained on
-               max_shard_size:str='5GB', # Largest safetensors shard written
-               log=print,               # Where progress goes (None: quiet)
-              ):
+def merge_lora(
+    cfg,  # The run: a `Config`, a YAML path or text, or a dict
+    lora_model_dir=None,  # The adapter folder (default: `lora_model_dir`, else `output_dir`)
+    out=None,  # Where to write (default `output_dir/merged`)
+    cpu: bool = False,  # Merge on the CPU even when a GPU is there
+    nf4_roundtrip: bool = False,  # QLoRA: merge into the 4-bit round trip of the weights the adapter was trained on
+    max_shard_size: str = '5GB',  # Largest safetensors shard written
+    log=print,  # Where progress goes (None: quiet)
+):
     "Merge the adapter of run `cfg` into its base model, shard by shard; write it to `out` (default `output_dir/merged`)."
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
     from transformers import AutoTokenizer, GenerationConfig
     from ftkit.data import quiet_libraries
+
     quiet_libraries()
     cfg = cfg if isinstance(cfg, Config) else load_config(cfg)
     src = Path(lora_model_dir or cfg.lora_model_dir or cfg.output_dir)
-    if not (src/'adapter_config.json').exists():
-        raise FtkitError(f"no LoRA adapter in {src} (adapter_config.json is missing)",
-                         hint="train first, or pass --lora-model-dir with the folder that holds the adapter")
-    out = Path(out or Path(cfg.output_dir)/'merged')
+    if not (src / 'adapter_config.json').exists():
+        raise FtkitError(
+            f"no LoRA adapter in {src} (adapter_config.json is missing)",
+            hint="train first, or pass --lora-model-dir with the folder that holds the adapter",
+        )
+    out = Path(out or Path(cfg.output_dir) / 'merged')
     if nf4_roundtrip and not torch.cuda.is_available():
-        raise FtkitError("nf4_roundtrip needs a CUDA GPU (bitsandbytes quantizes there)", hint="merge without it, or on a GPU machine")
+        raise FtkitError(
+            "nf4_roundtrip needs a CUDA GPU (bitsandbytes quantizes there)",
+            hint="merge without it, or on a GPU machine",
+        )
     dev = 'cpu' if cpu or not torch.cuda.is_available() else 'cuda'
     acfg, pairs, mags, whole = _adapter(src)
     base = base_files(cfg.base_model, cfg.revision_of_model)
-    mcfg = json.loads((base/'config.json').read_text())
-    tok = AutoTokenizer.from_pretrained(src) if (src/'tokenizer_config.json').exists() else None
+    mcfg = json.loads((base / 'config.json').read_text())
+    tok = AutoTokenizer.from_pretrained(src) if (src / 'tokenizer_config.json').exists() else None
     rows = mcfg.get('vocab_size')
-    emb_new = next((v for k,v in whole.items() if k.endswith('embed_tokens.weight') or k.endswith('wte.weight')), None)
+    emb_new = next((v for k, v in whole.items() if k.endswith('embed_tokens.weight') or k.endswith('wte.weight')), None)
     if tok is not None and rows and len(tok) > rows and emb_new is None:
-        raise FtkitError(f"size mismatch: the trained tokenizer has {len(tok):,} tokens but {cfg.base_model} has {rows:,} embedding rows, "
-                         "and the adapter carries no embeddings for the new tokens",
-                         hint="train with `lora_modules_to_save: [embed_tokens, lm_head]` so the new embeddings are saved, "
-                              "or merge with the base model's own tokenizer")
-    tmp = out.with_name(out.name + '.partial'); shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+        raise FtkitError(
+            f"size mismatch: the trained tokenizer has {len(tok):,} tokens but {cfg.base_model} has {rows:,} embedding rows, "
+            "and the adapter carries no embeddings for the new tokens",
+            hint="train with `lora_modules_to_save: [embed_tokens, lm_head]` so the new embeddings are saved, "
+            "or merge with the base model's own tokenizer",
+        )
+    tmp = out.with_name(out.name + '.partial')
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     weight_map, done, names, total = {}, set(), _shards(base), 0
-    limit = _bytes(max_shard_size); part, part_bytes, parts = {}, 0, []
+    limit = _bytes(max_shard_size)
+    part, part_bytes, parts = {}, 0, []
+
     def flush():
         nonlocal part, part_bytes
-        if not part: return
-        fn = f"model-{len(parts)+1:05d}.safetensors"; save_file(part, str(tmp/fn), metadata={'format': 'pt'})
-        parts.append(fn); weight_map.update(dict.fromkeys(part, fn)); part, part_bytes = {}, 0
+        if not part:
+            return
+        fn = f"model-{len(parts) + 1:05d}.safetensors"
+        save_file(part, str(tmp / fn), metadata={'format': 'pt'})
+        parts.append(fn)
+        weight_map.update(dict.fromkeys(part, fn))
+        part, part_bytes = {}, 0
+
     for shard in names:
-        with safe_open(str(base/shard), framework='pt', device='cpu') as f:
+        with safe_open(str(base / shard), framework='pt', device='cpu') as f:
             for k in f.keys():
-                if k in whole: t = whole[k]
+                if k in whole:
+                    t = whole[k]
                 else:
                     t = f.get_tensor(k)
                     if k in pairs:
                         p = pairs[k]
                         t = merge_weight(t.to(dev), p['A'], p['B'], _scale(acfg, k), mags.get(k), nf4_roundtrip).cpu()
                         done.add(k)
-                part[k] = t.contiguous(); part_bytes += t.numel() * t.element_size(); total += t.numel() * t.element_size()
-                if part_bytes >= limit: flush()
+                part[k] = t.contiguous()
+                part_bytes += t.numel() * t.element_size()
+                total += t.numel() * t.element_size()
+                if part_bytes >= limit:
+                    flush()
     missing = set(pairs) - done
-    if missing: raise FtkitError(f"the adapter adapts {len(missing)} weight(s) the base model does not have (e.g. {sorted(missing)[0]})",
-                                 hint="merge into the same base model the adapter was trained on")
-    for k, v in whole.items():                        # whole modules the base lacks (an untied output head)
-        if k not in weight_map and k not in part: part[k] = v.contiguous()
+    if missing:
+        raise FtkitError(
+            f"the adapter adapts {len(missing)} weight(s) the base model does not have (e.g. {sorted(missing)[0]})",
+            hint="merge into the same base model the adapter was trained on",
+        )
+    for k, v in whole.items():  # whole modules the base lacks (an untied output head)
+        if k not in weight_map and k not in part:
+            part[k] = v.contiguous()
     flush()
-    if emb_new is not None: mcfg['vocab_size'] = emb_new.shape[0]
-    if 'lm_head.weight' in whole and mcfg.get('tie_word_embeddings'): mcfg['tie_word_embeddings'] = False
-    (tmp/'config.json').write_text(json.dumps(mcfg, indent=2))
-    (tmp/'model.safetensors.index.json').write_text(json.dumps(dict(metadata=dict(total_size=total), weight_map=weight_map), indent=2))
-    if len(parts) == 1:   # one shard: the plain single-file layout
-        (tmp/parts[0]).rename(tmp/'model.safetensors'); (tmp/'model.safetensors.index.json').unlink()
-    gc = GenerationConfig.from_pretrained(base) if (base/'generation_config.json').exists() else GenerationConfig()
+    if emb_new is not None:
+        mcfg['vocab_size'] = emb_new.shape[0]
+    if 'lm_head.weight' in whole and mcfg.get('tie_word_embeddings'):
+        mcfg['tie_word_embeddings'] = False
+    (tmp / 'config.json').write_text(json.dumps(mcfg, indent=2))
+    (tmp / 'model.safetensors.index.json').write_text(
+        json.dumps(dict(metadata=dict(total_size=total), weight_map=weight_map), indent=2)
+    )
+    if len(parts) == 1:  # one shard: the plain single-file layout
+        (tmp / parts[0]).rename(tmp / 'model.safetensors')
+        (tmp / 'model.safetensors.index.json').unlink()
+    gc = GenerationConfig.from_pretrained(base) if (base / 'generation_config.json').exists() else GenerationConfig()
     if tok is not None:
         eos = [tok.eos_token_id] + [tok.convert_tokens_to_ids(t) for t in (cfg.eot_tokens or [])]
-        old = gc.eos_token_id if isinstance(gc.eos_token_id, list) else [gc.eos_token_id] if gc.eos_token_id is not None else []
+        old = (
+            gc.eos_token_id
+            if isinstance(gc.eos_token_id, list)
+            else [gc.eos_token_id]
+            if gc.eos_token_id is not None
+            else []
+        )
         gc.eos_token_id = list(dict.fromkeys([e for e in old + eos if e is not None]))
         gc.pad_token_id = tok.pad_token_id
         tok.save_pretrained(tmp)
     gc.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
-    if log: log(f"Merged {src} into {cfg.base_model}: {out} ({len(parts)} shard{'s' if len(parts) > 1 else ''}, {total/2**30:.2f} GiB)")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    if log:
+        log(
+            f"Merged {src} into {cfg.base_model}: {out} ({len(parts)} shard{'s' if len(parts) > 1 else ''}, {total / 2**30:.2f} GiB)"
+        )
     return out
+
 
 def _bytes(s) -> int:
     "`5GB` -> bytes."
-    if isinstance(s, int): return s
+    if isinstance(s, int):
+        return s
     m = re.match(r'^\s*([\d.]+)\s*([KMGT]?)I?B?\s*$', str(s).upper())
-    if not m: raise FtkitError(f"max_shard_size `{s}` is not a size", hint="e.g. 5GB or 500MB")
+    if not m:
+        raise FtkitError(f"max_shard_size `{s}` is not a size", hint="e.g. 5GB or 500MB")
     return int(float(m[1]) * 1024 ** ' KMGT'.index(m[2] or ' '))

@@ -13,22 +13,28 @@ from pathlib import Path
 __all__ = ['STEP_LINE', 'read_metrics', 'restart_metrics', 'step_line', 'loss_warnings', 'metrics_callback']
 
 # %% ../nbs/10_metrics.ipynb #a5864a1a
-def read_metrics(path, # `metrics.jsonl`, or the run folder holding it
-                ) -> list:
+def read_metrics(
+    path,  # `metrics.jsonl`, or the run folder holding it
+) -> list:
     "The rows of a metrics file (an unfinished last line, from a run still writing, is left out)."
     path = Path(path)
-    if path.is_dir(): path = path/'metrics.jsonl'
-    if not path.exists(): return []
+    if path.is_dir():
+        path = path / 'metrics.jsonl'
+    if not path.exists():
+        return []
     rows = []
     for line in path.read_text().splitlines():
-        try: rows.append(json.loads(line))
-        except json.JSONDecodeError: break
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
     return rows
 
 
-def restart_metrics(path,        # `metrics.jsonl` of the run
-                    keep_to:int=0, # Keep the rows up to this step (the checkpoint a resumed run starts from)
-                   ) -> list:
+def restart_metrics(
+    path,  # `metrics.jsonl` of the run
+    keep_to: int = 0,  # Keep the rows up to this step (the checkpoint a resumed run starts from)
+) -> list:
     "Truncate the metrics file to the rows of steps `<= keep_to` (all of them go when 0); return the rows kept."
     path = Path(path)
     rows = [r for r in read_metrics(path) if r.get('step', 0) <= keep_to] if keep_to else []
@@ -39,8 +45,10 @@ def restart_metrics(path,        # `metrics.jsonl` of the run
 # %% ../nbs/10_metrics.ipynb #ab84c1c1
 STEP_LINE = re.compile(r'\s*step\s+\d+/\d+')
 
-def step_line(row:dict, # A metrics row
-             ) -> str:
+
+def step_line(
+    row: dict,  # A metrics row
+) -> str:
     "The line printed for a logging step (training loss) or an evaluation (`eval_loss`)."
     head = f"step {row['step']:>4}/{row.get('max_steps', '?')}"
     if 'loss' in row:
@@ -48,37 +56,54 @@ def step_line(row:dict, # A metrics row
     return f"{head}  eval_loss {row['eval_loss']:.4f}"
 
 # %% ../nbs/10_metrics.ipynb #c96bcdb3
-def loss_warnings(losses:list,        # The training losses so far, one per logging step
-                  vocab_size:int=None, # The vocabulary size (for the chance level, ln V)
-                 ) -> list:
+def loss_warnings(
+    losses: list,  # The training losses so far, one per logging step
+    vocab_size: int = None,  # The vocabulary size (for the chance level, ln V)
+) -> list:
     "`(kind, message)` for each plain-language warning about the losses: `high_start`, `rising` or `flat`."
     out = []
     if losses and vocab_size and losses[0] > math.log(vocab_size) + 1:
-        out.append(('high_start', f"the loss starts at {losses[0]:.2f}, above what random guessing gives "
-                    f"(ln {vocab_size:,} = {math.log(vocab_size):.2f}): check that the model's weights loaded "
-                    "and that the chat template matches the model"))
+        out.append(
+            (
+                'high_start',
+                f"the loss starts at {losses[0]:.2f}, above what random guessing gives "
+                f"(ln {vocab_size:,} = {math.log(vocab_size):.2f}): check that the model's weights loaded "
+                "and that the chat template matches the model",
+            )
+        )
     if len(losses) >= 10:
         head, tail = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
         if tail > head * 1.1:
-            out.append(('rising', f"the loss is rising ({head:.3f} -> {tail:.3f}): the learning rate is probably too high"))
+            out.append(
+                ('rising', f"the loss is rising ({head:.3f} -> {tail:.3f}): the learning rate is probably too high")
+            )
         elif len(losses) >= 20 and abs(tail - head) < 0.005 * head:
-            out.append(('flat', f"the loss is flat ({head:.4f} -> {tail:.4f}): the learning rate may be too low, "
-                        "or nothing is being trained (check the labels)"))
+            out.append(
+                (
+                    'flat',
+                    f"the loss is flat ({head:.4f} -> {tail:.4f}): the learning rate may be too low, "
+                    "or nothing is being trained (check the labels)",
+                )
+            )
     return out
 
 # %% ../nbs/10_metrics.ipynb #7a09b2b8
 def _callback_base():
     from transformers import TrainerCallback
+
     return TrainerCallback
 
-def metrics_callback(path,               # `metrics.jsonl` of the run
-                     counter=None,        # Counts tokens: an object with `.tokens` and `.trained` (the collator)
-                     log=print,           # Where the per-step lines go (None: quiet)
-                     on_row=None,         # Called with each row as it is written (the live view)
-                     vocab_size:int=None, # For the loss warnings
-                     rows:list=None,      # Rows already in the file (a resumed run)
-                    ):
+
+def metrics_callback(
+    path,  # `metrics.jsonl` of the run
+    counter=None,  # Counts tokens: an object with `.tokens` and `.trained` (the collator)
+    log=print,  # Where the per-step lines go (None: quiet)
+    on_row=None,  # Called with each row as it is written (the live view)
+    vocab_size: int = None,  # For the loss warnings
+    rows: list = None,  # Rows already in the file (a resumed run)
+):
     "A `TrainerCallback` that appends each logging step to `path`, prints its line and hands the row to `on_row`."
+
     class MetricsCallback(_callback_base()):
         def __init__(self):
             self.rows, self.said = list(rows or []), set()
@@ -90,24 +115,32 @@ def metrics_callback(path,               # `metrics.jsonl` of the run
 
         def on_log(self, args, state, control, logs=None, **kw):
             from ftkit.distributed import rank
-            if not logs or args.process_index != 0 or rank() != 0: return   # rank 0 writes the metrics
+
+            if not logs or args.process_index != 0 or rank() != 0:
+                return  # rank 0 writes the metrics
             row = dict(step=state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))})
             row.update(epoch=round(state.epoch or 0, 4), max_steps=state.max_steps)
-            if 'loss' in logs: self._add_rates(row)
+            if 'loss' in logs:
+                self._add_rates(row)
             self.rows.append(row)
-            with open(path, 'a') as f: f.write(json.dumps(row) + '\n')
-            if on_row: on_row(row)
+            with open(path, 'a') as f:
+                f.write(json.dumps(row) + '\n')
+            if on_row:
+                on_row(row)
             if log and ('loss' in row or 'eval_loss' in row):
                 log(step_line(row))
-                if 'warning' in row: log(f"warning: {row['warning']}")
+                if 'warning' in row:
+                    log(f"warning: {row['warning']}")
 
         def _add_rates(self, row):
             now = time.time()
             tokens = counter.tokens if counter is not None else 0
             if counter is not None:
                 row.update(tokens=tokens, trained_tokens=counter.trained)
-            row.update(tokens_per_s=round((tokens - self.tokens_last) / max(now - self.tlast, 1e-9), 1),
-                       elapsed_s=round(now - self.t0, 2))
+            row.update(
+                tokens_per_s=round((tokens - self.tokens_last) / max(now - self.tlast, 1e-9), 1),
+                elapsed_s=round(now - self.t0, 2),
+            )
             self.tokens_last, self.tlast = tokens, now
             losses = [r['loss'] for r in self.rows if 'loss' in r] + [row['loss']]
             new = [(k, w) for k, w in loss_warnings(losses, vocab_size) if k not in self.said]

@@ -16,112 +16,174 @@ __all__ = ['resolve_dtype', 'resolve_attn', 'quantization_config', 'load_model',
            'fit_embeddings', 'linear_names', 'lora_config', 'add_lora', 'param_summary']
 
 # %% ../nbs/08_model.ipynb #6a226457
-def resolve_dtype(cfg:Config):
+def resolve_dtype(cfg: Config):
     "The torch dtype of the base model's weights."
     import torch
+
     cuda = torch.cuda.is_available()
-    if cfg.fp16: return torch.float16
-    if cfg.bf16 is True or (cfg.bf16 == 'auto' and cuda and torch.cuda.is_bf16_supported()): return torch.bfloat16
+    if cfg.fp16:
+        return torch.float16
+    if cfg.bf16 is True or (cfg.bf16 == 'auto' and cuda and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
     return torch.float32
 
-def resolve_attn(cfg:Config):
+
+def resolve_attn(cfg: Config):
     """The attention implementation to load the model with: the configured one when it can run here, else the
     best available (flash-attn when installed, else PyTorch's native varlen attention for packed batches on a
     GPU, else SDPA)."""
     import importlib.util
     from ftkit.packing import varlen_available, register_varlen, VARLEN
+
     want = cfg.attn_implementation
     flash = importlib.util.find_spec('flash_attn') is not None
-    if want in ('flash_attention_2', 'flash_attention_3') and flash: return want
+    if want in ('flash_attention_2', 'flash_attention_3') and flash:
+        return want
     if want in (None, 'varlen', 'flash_attention_2', 'flash_attention_3'):
-        best = register_varlen() if cfg.sample_packing and varlen_available() else ('flash_attention_2' if flash and cfg.sample_packing else 'sdpa')
+        best = (
+            register_varlen()
+            if cfg.sample_packing and varlen_available()
+            else ('flash_attention_2' if flash and cfg.sample_packing else 'sdpa')
+        )
         if want in ('flash_attention_2', 'flash_attention_3'):
-            warnings.warn(f"attn_implementation {want}: the flash-attn package is not installed; using {best}", stacklevel=2)
+            warnings.warn(
+                f"attn_implementation {want}: the flash-attn package is not installed; using {best}", stacklevel=2
+            )
         elif want == 'varlen' and best != VARLEN:
-            warnings.warn("attn_implementation varlen needs packed batches on a CUDA GPU with torch >= 2.10; using sdpa", stacklevel=2)
+            warnings.warn(
+                "attn_implementation varlen needs packed batches on a CUDA GPU with torch >= 2.10; using sdpa",
+                stacklevel=2,
+            )
         return best
     return want
 
-def quantization_config(cfg:Config):
+
+def quantization_config(cfg: Config):
     "The bitsandbytes config for `load_in_4bit` (NF4, double quantization) or `load_in_8bit`, or None."
-    if not (cfg.load_in_4bit or cfg.load_in_8bit): return None
+    if not (cfg.load_in_4bit or cfg.load_in_8bit):
+        return None
     import torch, importlib.util
+
     what = '4-bit (QLoRA)' if cfg.load_in_4bit else '8-bit'
     if not torch.cuda.is_available():
-        raise ModelError(f"{what} loading needs a CUDA GPU, and none is available here",
-                         hint="remove load_in_4bit / load_in_8bit (and use adapter: lora) to train on this machine")
+        raise ModelError(
+            f"{what} loading needs a CUDA GPU, and none is available here",
+            hint="remove load_in_4bit / load_in_8bit (and use adapter: lora) to train on this machine",
+        )
     if importlib.util.find_spec('bitsandbytes') is None:
         raise ModelError(f"{what} loading needs the bitsandbytes package", hint="pip install 'ftkit[gpu]'")
     from transformers import BitsAndBytesConfig
-    if cfg.load_in_8bit: return BitsAndBytesConfig(load_in_8bit=True, **(cfg.bnb_config_kwargs or {}))
-    kw = dict(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=resolve_dtype(cfg))
+
+    if cfg.load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True, **(cfg.bnb_config_kwargs or {}))
+    kw = dict(
+        load_in_4bit=True,
+        bnb_4bit_quant_type='nf4',
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=resolve_dtype(cfg),
+    )
     return BitsAndBytesConfig(**{**kw, **(cfg.bnb_config_kwargs or {})})
 
-def load_model(cfg:Config, tok=None, adapter:bool=True):
+
+def load_model(cfg: Config, tok=None, adapter: bool = True):
     "The base model of `cfg` (quantized when asked), embeddings sized for `tok`, with the LoRA adapter when `adapter` is set."
     import torch
     from transformers import AutoModelForCausalLM, AutoConfig
+
     name = resolve_model(cfg.base_model)
     q = quantization_config(cfg)
-    kw = dict(dtype=resolve_dtype(cfg), attn_implementation=resolve_attn(cfg), trust_remote_code=cfg.trust_remote_code,
-              revision=cfg.revision_of_model)
-    if q is not None: kw.update(quantization_config=q, device_map={'': torch.cuda.current_device()})
+    kw = dict(
+        dtype=resolve_dtype(cfg),
+        attn_implementation=resolve_attn(cfg),
+        trust_remote_code=cfg.trust_remote_code,
+        revision=cfg.revision_of_model,
+    )
+    if q is not None:
+        kw.update(quantization_config=q, device_map={'': torch.cuda.current_device()})
     try:
         if cfg.overrides_of_model_config or cfg.base_model_config:
-            mc = AutoConfig.from_pretrained(resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code)
-            for k,v in (cfg.overrides_of_model_config or {}).items(): setattr(mc, k, v)
+            mc = AutoConfig.from_pretrained(
+                resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code
+            )
+            for k, v in (cfg.overrides_of_model_config or {}).items():
+                setattr(mc, k, v)
             kw['config'] = mc
         model = AutoModelForCausalLM.from_pretrained(name, **kw)
     except OSError as e:
-        raise ModelError(f"cannot load the model `{cfg.base_model}`: {str(e).splitlines()[0]}",
-                         hint="check the name, your network or HF_TOKEN, or give a local folder") from None
-    if tok is not None: fit_embeddings(model, tok, cfg)
+        raise ModelError(
+            f"cannot load the model `{cfg.base_model}`: {str(e).splitlines()[0]}",
+            hint="check the name, your network or HF_TOKEN, or give a local folder",
+        ) from None
+    if tok is not None:
+        fit_embeddings(model, tok, cfg)
     apply_liger(model, cfg)
-    model.config.use_cache = False   # packed rows must never take the cache path (it cross-attends documents)
+    model.config.use_cache = False  # packed rows must never take the cache path (it cross-attends documents)
     if q is not None:
         from peft import prepare_model_for_kbit_training
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg.gradient_checkpointing),
-                                                gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs or {'use_reentrant': False})
-    if cfg.adapter and adapter: model = add_lora(model, cfg)
+
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=bool(cfg.gradient_checkpointing),
+            gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs or {'use_reentrant': False},
+        )
+    if cfg.adapter and adapter:
+        model = add_lora(model, cfg)
     return model
 
-def liger_settings(cfg:Config) -> dict:
+
+def liger_settings(cfg: Config) -> dict:
     """Which liger kernels to apply: the `liger_*` keys when any is set; otherwise, with liger-kernel installed and a
     CUDA GPU, the fused linear cross-entropy (it never materialises the full logits, the largest activation of a
     LoRA run) with RMSNorm, SwiGLU and RoPE."""
     import importlib.util, torch
-    keys = dict(rope=cfg.liger_rope, rms_norm=cfg.liger_rms_norm, swiglu=cfg.liger_glu_activation, layer_norm=cfg.liger_layer_norm,
-                cross_entropy=cfg.liger_cross_entropy, fused_linear_cross_entropy=cfg.liger_fused_linear_cross_entropy)
+
+    keys = dict(
+        rope=cfg.liger_rope,
+        rms_norm=cfg.liger_rms_norm,
+        swiglu=cfg.liger_glu_activation,
+        layer_norm=cfg.liger_layer_norm,
+        cross_entropy=cfg.liger_cross_entropy,
+        fused_linear_cross_entropy=cfg.liger_fused_linear_cross_entropy,
+    )
     if any(v is not None for v in keys.values()) or 'axolotl.integrations.liger.LigerPlugin' in (cfg.plugins or []):
-        chosen = {k: bool(v) for k,v in keys.items() if v is not None}
+        chosen = {k: bool(v) for k, v in keys.items() if v is not None}
         if chosen and importlib.util.find_spec('liger_kernel') is None:
-            raise ModelError("the liger_* keys need the liger-kernel package", hint="pip install 'ftkit[gpu]', or remove the liger_* keys")
+            raise ModelError(
+                "the liger_* keys need the liger-kernel package",
+                hint="pip install 'ftkit[gpu]', or remove the liger_* keys",
+            )
         return chosen
     if torch.cuda.is_available() and importlib.util.find_spec('liger_kernel') is not None:
         return dict(rope=True, rms_norm=True, swiglu=True, fused_linear_cross_entropy=True, cross_entropy=False)
     return {}
 
-def apply_liger(model, cfg:Config):
+
+def apply_liger(model, cfg: Config):
     "Patch `model` with the liger kernels `liger_settings` picks (no-op without liger-kernel or a GPU)."
     kw = liger_settings(cfg)
-    if not any(kw.values()): return model
+    if not any(kw.values()):
+        return model
     from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
     _apply_liger_kernel_to_instance(model=model, **kw)
     model._ftkit_liger = kw
     return model
 
-def fit_embeddings(model, tok, cfg:Config):
+
+def fit_embeddings(model, tok, cfg: Config):
     "Resize the embeddings to the tokenizer (grow for added tokens; shrink only with `shrink_embeddings`)."
     rows = model.get_input_embeddings().weight.shape[0]
     if len(tok) > rows or (cfg.shrink_embeddings and len(tok) < rows):
         new = [t for t in tok.get_added_vocab() if tok.convert_tokens_to_ids(t) >= rows and t != tok.pad_token]
         if new and cfg.adapter:
-            names = {n.split('.')[-1] for n,_ in model.named_modules()}
+            names = {n.split('.')[-1] for n, _ in model.named_modules()}
             emb = [n for n in ('embed_tokens', 'lm_head', 'wte', 'embed_out') if n in names]
             if not set(emb) <= set(cfg.lora_modules_to_save or []):
-                raise ModelError(f"the tokenizer adds {len(new)} token(s) the model has no embedding for ({', '.join(new[:3])}), "
-                                 "and a LoRA adapter alone cannot learn them",
-                                 hint=f"set `lora_modules_to_save: {emb}` so their embeddings are trained too")
+                raise ModelError(
+                    f"the tokenizer adds {len(new)} token(s) the model has no embedding for ({', '.join(new[:3])}), "
+                    "and a LoRA adapter alone cannot learn them",
+                    hint=f"set `lora_modules_to_save: {emb}` so their embeddings are trained too",
+                )
         model.resize_token_embeddings(len(tok))
     return model
 
@@ -129,38 +191,65 @@ def fit_embeddings(model, tok, cfg:Config):
 def linear_names(model) -> list:
     "Names (last component) of the linear layers of `model`, except the output head: what `lora_target_linear` adapts."
     import torch
+
     out_emb = model.get_output_embeddings()
     names = set()
-    for n,m in model.named_modules():
-        if m is out_emb: continue
-        if isinstance(m, torch.nn.Linear) or type(m).__name__ in ('Linear4bit', 'Linear8bitLt'): names.add(n.split('.')[-1])
+    for n, m in model.named_modules():
+        if m is out_emb:
+            continue
+        if isinstance(m, torch.nn.Linear) or type(m).__name__ in ('Linear4bit', 'Linear8bitLt'):
+            names.add(n.split('.')[-1])
     return sorted(names)
 
-def lora_config(cfg:Config, model=None):
+
+def lora_config(cfg: Config, model=None):
     "The peft `LoraConfig` for `cfg`."
     from peft import LoraConfig
+
     mods = cfg.lora_target_modules
     if cfg.lora_target_linear:
-        if model is None: targets = 'all-linear'
-        elif isinstance(mods, str): targets = f"(.*\\.({'|'.join(linear_names(model))})$)|({mods})"   # a regex: extend it
-        else: targets = sorted(set(linear_names(model)) | set(mods or []))
-    elif mods: targets = mods
-    elif cfg.lora_target_parameters: targets = []
-    else: raise ModelError("LoRA has no target modules", hint="set `lora_target_linear: true` or list `lora_target_modules`")
+        if model is None:
+            targets = 'all-linear'
+        elif isinstance(mods, str):
+            targets = f"(.*\\.({'|'.join(linear_names(model))})$)|({mods})"  # a regex: extend it
+        else:
+            targets = sorted(set(linear_names(model)) | set(mods or []))
+    elif mods:
+        targets = mods
+    elif cfg.lora_target_parameters:
+        targets = []
+    else:
+        raise ModelError(
+            "LoRA has no target modules", hint="set `lora_target_linear: true` or list `lora_target_modules`"
+        )
     kw = dict(target_parameters=cfg.lora_target_parameters) if cfg.lora_target_parameters else {}
-    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
-                      modules_to_save=cfg.lora_modules_to_save, use_dora=bool(cfg.peft_use_dora), use_rslora=bool(cfg.peft_use_rslora),
-                      layers_to_transform=cfg.peft_layers_to_transform, fan_in_fan_out=bool(cfg.lora_fan_in_fan_out),
-                      task_type='CAUSAL_LM', bias='none', **kw)
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        modules_to_save=cfg.lora_modules_to_save,
+        use_dora=bool(cfg.peft_use_dora),
+        use_rslora=bool(cfg.peft_use_rslora),
+        layers_to_transform=cfg.peft_layers_to_transform,
+        fan_in_fan_out=bool(cfg.lora_fan_in_fan_out),
+        task_type='CAUSAL_LM',
+        bias='none',
+        **kw,
+    )
 
-def add_lora(model, cfg:Config):
+
+def add_lora(model, cfg: Config):
     "Wrap `model` with a LoRA adapter (a new one, or `lora_model_dir` to continue training one)."
     from peft import get_peft_model, PeftModel
-    if cfg.lora_model_dir: return PeftModel.from_pretrained(model, cfg.lora_model_dir, is_trainable=True)
+
+    if cfg.lora_model_dir:
+        return PeftModel.from_pretrained(model, cfg.lora_model_dir, is_trainable=True)
     return get_peft_model(model, lora_config(cfg, model))
+
 
 def param_summary(model) -> str:
     "`trainable params: ... || all params: ... || trainable%: ...`, as peft prints it."
     train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    return f"trainable params: {train:,} || all params: {total:,} || trainable%: {100*train/total:.4f}"
+    return f"trainable params: {train:,} || all params: {total:,} || trainable%: {100 * train / total:.4f}"

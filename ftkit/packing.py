@@ -13,106 +13,151 @@ from .data import IGNORE
 __all__ = ['VARLEN', 'pack_bins', 'packing_efficiency', 'PackedDataset', 'Collator', 'varlen_available', 'register_varlen']
 
 # %% ../nbs/07_packing.ipynb #e230ce36
-def pack_bins(lengths, capacity:int, seed:int=0) -> list:
+def pack_bins(lengths, capacity: int, seed: int = 0) -> list:
     "Group sample indices into bins whose lengths sum to at most `capacity` (first-fit decreasing)."
     import bisect
+
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    bins, free = [], []          # free: sorted (room, bin index) for bins that still have room
+    bins, free = [], []  # free: sorted (room, bin index) for bins that still have room
     for i in order:
         n = lengths[i]
-        if n > capacity: raise ValueError(f"sample {i} has {n} tokens, more than the bin capacity {capacity}")
-        j = bisect.bisect_left(free, (n, -1))           # the tightest bin with room (best fit)
+        if n > capacity:
+            raise ValueError(f"sample {i} has {n} tokens, more than the bin capacity {capacity}")
+        j = bisect.bisect_left(free, (n, -1))  # the tightest bin with room (best fit)
         if j < len(free):
             room, b = free.pop(j)
             bins[b].append(i)
-            if room - n > 0: bisect.insort(free, (room - n, b))
+            if room - n > 0:
+                bisect.insort(free, (room - n, b))
         else:
             bins.append([i])
-            if capacity - n > 0: bisect.insort(free, (capacity - n, len(bins) - 1))
+            if capacity - n > 0:
+                bisect.insort(free, (capacity - n, len(bins) - 1))
     random.Random(seed).shuffle(bins)
     return bins
 
-def packing_efficiency(lengths, bins, capacity:int) -> float:
+
+def packing_efficiency(lengths, bins, capacity: int) -> float:
     "Share of the bins' token slots filled by real tokens."
     return sum(lengths) / max(1, len(bins) * capacity)
 
+
 class PackedDataset:
     "A map-style dataset whose item `i` is the samples of bin `i` (rows of `ds`), read on demand."
-    def __init__(self, ds, bins): self.ds, self.bins = ds, bins
-    def __len__(self): return len(self.bins)
+
+    def __init__(self, ds, bins):
+        self.ds, self.bins = ds, bins
+
+    def __len__(self):
+        return len(self.bins)
+
     def __getitem__(self, i):
         rows = self.ds[self.bins[i]]
-        return dict(samples=[dict(input_ids=a, labels=b) for a,b in zip(rows['input_ids'], rows['labels'])])
+        return dict(samples=[dict(input_ids=a, labels=b) for a, b in zip(rows['input_ids'], rows['labels'])])
 
 # %% ../nbs/07_packing.ipynb #9232c539
 class Collator:
     "Pads rows of `{input_ids, labels}` (or packs them, or bins of them, into one padding-free row) and counts tokens."
-    def __init__(self, pad_id:int, packing:bool=False, varlen:bool=False, pad_to_multiple:int=8, pad_to:int=None):
-        self.pad_id,self.packing,self.varlen,self.mult,self.pad_to = pad_id,packing,varlen,pad_to_multiple,pad_to
+
+    def __init__(
+        self, pad_id: int, packing: bool = False, varlen: bool = False, pad_to_multiple: int = 8, pad_to: int = None
+    ):
+        self.pad_id, self.packing, self.varlen, self.mult, self.pad_to = (
+            pad_id,
+            packing,
+            varlen,
+            pad_to_multiple,
+            pad_to,
+        )
         self.tokens = self.trained = 0
 
     def __call__(self, rows):
         import torch
-        if rows and 'samples' in rows[0]: rows = [s for r in rows for s in r['samples']]
+
+        if rows and 'samples' in rows[0]:
+            rows = [s for r in rows for s in r['samples']]
         self.tokens += sum(len(r['input_ids']) for r in rows)
         self.trained += sum(sum(l != IGNORE for l in r['labels'][1:]) for r in rows)
         if self.packing:
             ids, labels, pos, cu = [], [], [], [0]
             for r in rows:
                 n = len(r['input_ids'])
-                ids += r['input_ids']; labels += [IGNORE] + list(r['labels'][1:]); pos += range(n); cu.append(cu[-1] + n)
+                ids += r['input_ids']
+                labels += [IGNORE] + list(r['labels'][1:])
+                pos += range(n)
+                cu.append(cu[-1] + n)
             b = dict(input_ids=torch.tensor([ids]), labels=torch.tensor([labels]), position_ids=torch.tensor([pos]))
             if self.varlen:
-                c = torch.tensor(cu, dtype=torch.int32); m = int((c[1:] - c[:-1]).max())
+                c = torch.tensor(cu, dtype=torch.int32)
+                m = int((c[1:] - c[:-1]).max())
                 b.update(cu_seq_lens_q=c, cu_seq_lens_k=c, max_length_q=m, max_length_k=m)
             return b
         n = self.pad_to or max(len(r['input_ids']) for r in rows)
         n = -(-n // self.mult) * self.mult
-        ids = torch.full((len(rows), n), self.pad_id); labels = torch.full((len(rows), n), IGNORE)
+        ids = torch.full((len(rows), n), self.pad_id)
+        labels = torch.full((len(rows), n), IGNORE)
         att = torch.zeros((len(rows), n), dtype=torch.long)
-        for i,r in enumerate(rows):
+        for i, r in enumerate(rows):
             k = len(r['input_ids'])
-            ids[i,:k] = torch.tensor(r['input_ids']); labels[i,:k] = torch.tensor(r['labels']); att[i,:k] = 1
+            ids[i, :k] = torch.tensor(r['input_ids'])
+            labels[i, :k] = torch.tensor(r['labels'])
+            att[i, :k] = 1
         return dict(input_ids=ids, labels=labels, attention_mask=att)
 
 # %% ../nbs/07_packing.ipynb #1c4a370c
 VARLEN = 'ftkit_varlen'
 
+
 def varlen_available() -> bool:
     "Whether PyTorch's native variable-length attention can run here (a CUDA device and torch >= 2.10)."
     import torch
-    if not torch.cuda.is_available(): return False
-    try: from torch.nn.attention.varlen import varlen_attn
-    except ImportError: return False
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return False
     return True
+
 
 def _varlen_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kw):
     import torch
     from torch.nn.attention.varlen import varlen_attn
+
     sig = _varlen_forward.sig = getattr(_varlen_forward, 'sig', None) or inspect.signature(varlen_attn).parameters
     if 'cu_seq_lens_q' not in kw:
-        raise RuntimeError("ftkit_varlen attention needs packed batches with sequence boundaries (cu_seq_lens_q); "
-                           "it is only used with sample_packing")
-    q, k, v = query[0].transpose(0, 1), key[0].transpose(0, 1), value[0].transpose(0, 1)   # (1, H, T, D) -> (T, H, D)
+        raise RuntimeError(
+            "ftkit_varlen attention needs packed batches with sequence boundaries (cu_seq_lens_q); "
+            "it is only used with sample_packing"
+        )
+    q, k, v = query[0].transpose(0, 1), key[0].transpose(0, 1), value[0].transpose(0, 1)  # (1, H, T, D) -> (T, H, D)
     extra = {'is_causal': True} if 'is_causal' in sig else {'window_size': (-1, 0)}
     if k.shape[1] != q.shape[1]:
-        if 'enable_gqa' in sig: extra['enable_gqa'] = True
+        if 'enable_gqa' in sig:
+            extra['enable_gqa'] = True
         else:
             rep = q.shape[1] // k.shape[1]
             k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-    if 'scale' in sig and scaling is not None: extra['scale'] = scaling
+    if 'scale' in sig and scaling is not None:
+        extra['scale'] = scaling
     dtype = q.dtype
-    if dtype not in (torch.float16, torch.bfloat16): q, k, v = q.to(torch.bfloat16), k.to(torch.bfloat16), v.to(torch.bfloat16)
+    if dtype not in (torch.float16, torch.bfloat16):
+        q, k, v = q.to(torch.bfloat16), k.to(torch.bfloat16), v.to(torch.bfloat16)
     cu, mx = kw['cu_seq_lens_q'].to(q.device), kw['max_length_q']
     out = varlen_attn(q, k, v, cu, cu, mx, mx, **extra).to(dtype)
     return out.unsqueeze(0), None
 
+
 def register_varlen():
     "Register `ftkit_varlen` as a transformers attention implementation (idempotent)."
     from transformers import AttentionInterface
+
     AttentionInterface.register(VARLEN, _varlen_forward)
     try:
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+
         ALL_MASK_ATTENTION_FUNCTIONS.register(VARLEN, ALL_MASK_ATTENTION_FUNCTIONS['flash_attention_2'])
-    except (ImportError, KeyError): pass
+    except (ImportError, KeyError):
+        pass
     return VARLEN

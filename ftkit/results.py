@@ -15,15 +15,20 @@ from .metrics import read_metrics
 __all__ = ['FRONTENDS', 'TrainResult']
 
 # %% ../nbs/11_results.ipynb #14935a33
-FRONTENDS = {}   # name -> callable(result, **kw); `chat` is registered by the ftkit package
+FRONTENDS = {}  # name -> callable(result, **kw); `chat` is registered by the ftkit package
+
 
 class TrainResult:
     "A finished (or interrupted) run: its config, folder, metrics, and the trained model and tokenizer."
-    def __init__(self, cfg,                # The run's `Config`
-                 model=None, tokenizer=None, # The trained model and tokenizer, when they live in this process
-                 stats:dict=None,           # The data summary (rows, tokens, drops)
-                 interrupted:str=None,      # The signal that stopped the run early (`SIGINT`, `SIGTERM`), if any
-                ):
+
+    def __init__(
+        self,
+        cfg,  # The run's `Config`
+        model=None,
+        tokenizer=None,  # The trained model and tokenizer, when they live in this process
+        stats: dict = None,  # The data summary (rows, tokens, drops)
+        interrupted: str = None,  # The signal that stopped the run early (`SIGINT`, `SIGTERM`), if any
+    ):
         self.cfg, self.stats, self.interrupted = cfg, stats or {}, interrupted
         self._model, self._tokenizer = model, tokenizer
         self.output_dir = Path(cfg.output_dir)
@@ -51,57 +56,89 @@ class TrainResult:
 
     def _load(self):
         from ftkit.infer import load_for_inference
+
         self._model, self._tokenizer = load_for_inference(self.cfg)
 
     @property
     def model(self):
         "The trained model (loaded from the run folder when the run trained in other processes)."
-        if self._model is None: self._load()
+        if self._model is None:
+            self._load()
         return self._model
 
     @property
     def tokenizer(self):
         "The tokenizer the model was trained with."
-        if self._tokenizer is None: self._load()
+        if self._tokenizer is None:
+            self._load()
         return self._tokenizer
 
-    def generate(self, prompt,             # A string (a user turn) or chat messages
-                 max_new_tokens:int=64, **kw):
+    def generate(
+        self,
+        prompt,  # A string (a user turn) or chat messages
+        max_new_tokens: int = 64,
+        **kw,
+    ):
         "Generate a reply to `prompt` with the trained model."
         from ftkit.infer import generate
+
         return generate(self.model, self.tokenizer, prompt, max_new_tokens=max_new_tokens, **kw)
 
-    def merge(self, out=None, # Where to write (default `output_dir/merged`)
-              **kw):
+    def merge(
+        self,
+        out=None,  # Where to write (default `output_dir/merged`)
+        **kw,
+    ):
         "Merge the adapter into the base model; returns the folder."
         from ftkit.merge import merge_lora
+
         return merge_lora(self.cfg, out=out, **kw)
 
-    def chat(self, system:str=None, # A system prompt for the conversation
-             **kw):
+    def chat(
+        self,
+        system: str = None,  # A system prompt for the conversation
+        **kw,
+    ):
         "A chat with the trained model in the notebook (see `ftkit.chat`)."
         if 'chat' not in FRONTENDS:
             from ftkit.errors import FtkitError
-            raise FtkitError("no chat frontend is registered", hint="import ftkit (the package registers its notebook chat)")
+
+            raise FtkitError(
+                "no chat frontend is registered", hint="import ftkit (the package registers its notebook chat)"
+            )
         return FRONTENDS['chat'](self, system=system, **kw)
 
     def _summary(self) -> list:
         "`(label, html)` rows of the summary table."
         l, ev = self.losses, [m['eval_loss'] for m in self.metrics if 'eval_loss' in m]
-        stopped = (f" (stopped by {self.interrupted}; resume with <code>auto_resume_from_checkpoints: true</code>)"
-                   if self.interrupted else "")
-        rows = [('output_dir', f"<code>{html.escape(str(self.output_dir))}</code>"),
-                ('base model', f"<code>{html.escape(self.cfg.base_model)}</code>"),
-                ('steps', f"{self.steps}{stopped}")]
-        if l: rows.append(('training loss', f"{l[0]:.4f} &rarr; {l[-1]:.4f}"))
-        if ev: rows.append(('eval loss', f"{ev[0]:.4f} &rarr; {ev[-1]:.4f}" if len(ev) > 1 else f"{ev[0]:.4f}"))
-        rows.append(('next', "<code>.generate(prompt)</code>, <code>.chat()</code>, <code>.merge()</code>, "
-                             "<code>.model</code>, <code>.tokenizer</code>, <code>.metrics</code>"))
+        stopped = (
+            f" (stopped by {self.interrupted}; resume with <code>auto_resume_from_checkpoints: true</code>)"
+            if self.interrupted
+            else ""
+        )
+        rows = [
+            ('output_dir', f"<code>{html.escape(str(self.output_dir))}</code>"),
+            ('base model', f"<code>{html.escape(self.cfg.base_model)}</code>"),
+            ('steps', f"{self.steps}{stopped}"),
+        ]
+        if l:
+            rows.append(('training loss', f"{l[0]:.4f} &rarr; {l[-1]:.4f}"))
+        if ev:
+            rows.append(('eval loss', f"{ev[0]:.4f} &rarr; {ev[-1]:.4f}" if len(ev) > 1 else f"{ev[0]:.4f}"))
+        rows.append(
+            (
+                'next',
+                "<code>.generate(prompt)</code>, <code>.chat()</code>, <code>.merge()</code>, "
+                "<code>.model</code>, <code>.tokenizer</code>, <code>.metrics</code>",
+            )
+        )
         return rows
 
     def _repr_html_(self):
-        cells = ''.join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td style='text-align:left'>{v}</td></tr>"
-                        for k, v in self._summary())
+        cells = ''.join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td style='text-align:left'>{v}</td></tr>"
+            for k, v in self._summary()
+        )
         return f"<div><b>ftkit run</b><table>{cells}</table></div>"
 
     def __repr__(self):

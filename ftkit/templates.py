@@ -19,26 +19,63 @@ LLAMA3_TEMPLATE = (
     "{% set loop_messages = messages %}{% for message in loop_messages %}"
     "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}"
     "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 SHIPPED_TEMPLATES = dict(chatml=CHATML_TEMPLATE, llama3=LLAMA3_TEMPLATE)
 
 # %% ../nbs/02_templates.ipynb #2322cff2
 CHAT_TEMPLATES = (
-    'tokenizer_default', 'tokenizer_default_fallback_chatml', 'tokenizer_default_fallback_llama3',
-    'alpaca', 'chatml', 'mistral_v1', 'mistral_v2v3', 'mistral_v3_tekken', 'mistral_v7_tekken', 'gemma', 'gemma3',
-    'gemma3n', 'gemma4', 'cohere', 'llama3', 'llama3_2_vision', 'llama4', 'phi_3', 'phi_35', 'phi_4', 'deepseek_v2',
-    'deepseek_v3', 'jamba', 'jinja', 'qwen_25', 'qwen2_vl', 'qwen3', 'qwen3_5', 'falcon_h1',
-    'exaone', 'metharme', 'pixtral', 'llava', 'aya', 'command_a', 'command_a_tool_use', 'command_a_rag', 'granite')
+    'tokenizer_default',
+    'tokenizer_default_fallback_chatml',
+    'tokenizer_default_fallback_llama3',
+    'alpaca',
+    'chatml',
+    'mistral_v1',
+    'mistral_v2v3',
+    'mistral_v3_tekken',
+    'mistral_v7_tekken',
+    'gemma',
+    'gemma3',
+    'gemma3n',
+    'gemma4',
+    'cohere',
+    'llama3',
+    'llama3_2_vision',
+    'llama4',
+    'phi_3',
+    'phi_35',
+    'phi_4',
+    'deepseek_v2',
+    'deepseek_v3',
+    'jamba',
+    'jinja',
+    'qwen_25',
+    'qwen2_vl',
+    'qwen3',
+    'qwen3_5',
+    'falcon_h1',
+    'exaone',
+    'metharme',
+    'pixtral',
+    'llava',
+    'aya',
+    'command_a',
+    'command_a_tool_use',
+    'command_a_rag',
+    'granite',
+)
 
 # %% ../nbs/02_templates.ipynb #2e8058cd
-def resolve_chat_template(name:str,       # A name from `CHAT_TEMPLATES`, or None for the tokenizer's own
-                          jinja:str,      # `chat_template_jinja`: template text or a path to a .jinja file
-                          tok,            # The tokenizer (its own template is `tokenizer_default`)
-                          where:str=None, # What to name in an error (a dataset path or a key)
-                         ) -> str:
+def resolve_chat_template(
+    name: str,  # A name from `CHAT_TEMPLATES`, or None for the tokenizer's own
+    jinja: str,  # `chat_template_jinja`: template text or a path to a .jinja file
+    tok,  # The tokenizer (its own template is `tokenizer_default`)
+    where: str = None,  # What to name in an error (a dataset path or a key)
+) -> str:
     "The jinja text of chat template `name` for tokenizer `tok`."
     if jinja and name in (None, 'jinja'):
         p = Path(jinja).expanduser()
@@ -46,43 +83,65 @@ def resolve_chat_template(name:str,       # A name from `CHAT_TEMPLATES`, or Non
         return p.read_text(encoding='utf-8') if is_file else jinja
     name = name or 'tokenizer_default'
     if name.startswith('tokenizer_default'):
-        if tok.chat_template: return tok.chat_template
+        if tok.chat_template:
+            return tok.chat_template
         fallback = name.removeprefix('tokenizer_default_fallback_') if name != 'tokenizer_default' else None
-        if fallback in SHIPPED_TEMPLATES: return SHIPPED_TEMPLATES[fallback]
-        raise DataError("the tokenizer has no chat template", where=where,
-                        hint="set `chat_template: chatml` (or llama3), or `chat_template_jinja` with your template")
-    if name in SHIPPED_TEMPLATES: return SHIPPED_TEMPLATES[name]
+        if fallback in SHIPPED_TEMPLATES:
+            return SHIPPED_TEMPLATES[fallback]
+        raise DataError(
+            "the tokenizer has no chat template",
+            where=where,
+            hint="set `chat_template: chatml` (or llama3), or `chat_template_jinja` with your template",
+        )
+    if name in SHIPPED_TEMPLATES:
+        return SHIPPED_TEMPLATES[name]
     if tok.chat_template:
-        warnings.warn(f"chat_template `{name}`: ftkit does not ship this template; using the tokenizer's own chat template",
-                      stacklevel=2)
+        warnings.warn(
+            f"chat_template `{name}`: ftkit does not ship this template; using the tokenizer's own chat template",
+            stacklevel=2,
+        )
         return tok.chat_template
-    raise DataError(f"ftkit does not ship the `{name}` chat template and the tokenizer has none", where=where,
-                    hint="set `chat_template_jinja` to the template text (or a .jinja file)")
+    raise DataError(
+        f"ftkit does not ship the `{name}` chat template and the tokenizer has none",
+        where=where,
+        hint="set `chat_template_jinja` to the template text (or a .jinja file)",
+    )
 
 # %% ../nbs/02_templates.ipynb #718502ea
-ALPACA_SYSTEM = ("Below is an instruction that describes a task, paired with an input that provides further context. "
-                 "Write a response that appropriately completes the request.")
-ALPACA_SYSTEM_NO_INPUT = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-ALPACA_STYLES = dict(   # style: (system format, turn with input, turn without input)
-    instruct=("{system}\n\n",
-              "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
-              "### Instruction:\n{instruction}\n\n### Response:\n"),
-    chat=("SYSTEM: {system}\n",
-          "USER: {instruction}\n{input}\nASSISTANT:",
-          "USER: {instruction}\nASSISTANT:"),
-    chatml=("<|im_start|>system\n{system}<|im_end|>\n",
-            "<|im_start|>user\n{instruction}\n{input}<|im_end|>\n<|im_start|>assistant\n",
-            "<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n"),
-    phi=("<|system|>\n{system}<|end|>\n",
-         "<|user|>\n{instruction}<|end|>{input}<|assistant|>",
-         "<|user|>\n{instruction}<|end|>\n<|assistant|>\n"))
+ALPACA_SYSTEM = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request."
+)
+ALPACA_SYSTEM_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+)
+ALPACA_STYLES = dict(  # style: (system format, turn with input, turn without input)
+    instruct=(
+        "{system}\n\n",
+        "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
+        "### Instruction:\n{instruction}\n\n### Response:\n",
+    ),
+    chat=("SYSTEM: {system}\n", "USER: {instruction}\n{input}\nASSISTANT:", "USER: {instruction}\nASSISTANT:"),
+    chatml=(
+        "<|im_start|>system\n{system}<|im_end|>\n",
+        "<|im_start|>user\n{instruction}\n{input}<|im_end|>\n<|im_start|>assistant\n",
+        "<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n",
+    ),
+    phi=(
+        "<|system|>\n{system}<|end|>\n",
+        "<|user|>\n{instruction}<|end|>{input}<|assistant|>",
+        "<|user|>\n{instruction}<|end|>\n<|assistant|>\n",
+    ),
+)
 
 # %% ../nbs/02_templates.ipynb #10d0eb39
-def alpaca_prompt(instruction:str,        # The task
-                  input:str=None,         # Its context, when the row has one
-                  style:str='instruct',   # A key of `ALPACA_STYLES`
-                 ) -> str:
+def alpaca_prompt(
+    instruction: str,  # The task
+    input: str = None,  # Its context, when the row has one
+    style: str = 'instruct',  # A key of `ALPACA_STYLES`
+) -> str:
     "The alpaca prompt for one row, exactly as Axolotl writes it."
     system_format, turn, turn_no_input = ALPACA_STYLES[style or 'instruct']
-    if input: return system_format.format(system=ALPACA_SYSTEM) + turn.format(instruction=instruction, input=input)
+    if input:
+        return system_format.format(system=ALPACA_SYSTEM) + turn.format(instruction=instruction, input=input)
     return system_format.format(system=ALPACA_SYSTEM_NO_INPUT) + turn_no_input.format(instruction=instruction)

@@ -18,83 +18,221 @@ __all__ = ['CAPITALS', 'OPPOSITES', 'SOUNDS', 'PLURALS', 'DAYS', 'UNITS', 'SYSTE
            'resolve_model']
 
 # %% ../nbs/03_tiny.ipynb #02128f6f
-CAPITALS = dict(France="Paris", Germany="Berlin", Italy="Rome", Spain="Madrid", Portugal="Lisbon",
-    Japan="Tokyo", China="Beijing", India="New Delhi", Egypt="Cairo", Kenya="Nairobi", Brazil="Brasilia",
-    Argentina="Buenos Aires", Canada="Ottawa", Mexico="Mexico City", Peru="Lima", Chile="Santiago",
-    Norway="Oslo", Sweden="Stockholm", Finland="Helsinki", Denmark="Copenhagen", Poland="Warsaw",
-    Austria="Vienna", Greece="Athens", Turkey="Ankara", Russia="Moscow", Ireland="Dublin",
-    Netherlands="Amsterdam", Belgium="Brussels", Switzerland="Bern", Hungary="Budapest",
-    Australia="Canberra", Thailand="Bangkok", Vietnam="Hanoi", Indonesia="Jakarta", Nigeria="Abuja",
-    Ghana="Accra", Morocco="Rabat", Iceland="Reykjavik", Cuba="Havana", Colombia="Bogota")
-OPPOSITES = dict(hot="cold", big="small", fast="slow", happy="sad", light="dark", early="late", full="empty",
-    high="low", open="closed", strong="weak", rich="poor", young="old", hard="soft", loud="quiet", wet="dry",
-    near="far", thick="thin", clean="dirty", sweet="sour", heavy="light", wide="narrow", deep="shallow",
-    cheap="expensive", brave="afraid", first="last", inside="outside", above="below", asleep="awake")
-SOUNDS = dict(cow="moo", dog="woof", cat="meow", duck="quack", sheep="baa", owl="hoot", lion="roar",
-    horse="neigh", pig="oink", frog="croak", bee="buzz", mouse="squeak", snake="hiss", crow="caw")
-PLURALS = dict(mouse="mice", child="children", goose="geese", tooth="teeth", foot="feet", man="men",
-    woman="women", person="people", ox="oxen", leaf="leaves", knife="knives", wolf="wolves", city="cities",
-    box="boxes", bus="buses", baby="babies", church="churches", potato="potatoes", cactus="cacti", fish="fish")
+CAPITALS = dict(
+    France="Paris",
+    Germany="Berlin",
+    Italy="Rome",
+    Spain="Madrid",
+    Portugal="Lisbon",
+    Japan="Tokyo",
+    China="Beijing",
+    India="New Delhi",
+    Egypt="Cairo",
+    Kenya="Nairobi",
+    Brazil="Brasilia",
+    Argentina="Buenos Aires",
+    Canada="Ottawa",
+    Mexico="Mexico City",
+    Peru="Lima",
+    Chile="Santiago",
+    Norway="Oslo",
+    Sweden="Stockholm",
+    Finland="Helsinki",
+    Denmark="Copenhagen",
+    Poland="Warsaw",
+    Austria="Vienna",
+    Greece="Athens",
+    Turkey="Ankara",
+    Russia="Moscow",
+    Ireland="Dublin",
+    Netherlands="Amsterdam",
+    Belgium="Brussels",
+    Switzerland="Bern",
+    Hungary="Budapest",
+    Australia="Canberra",
+    Thailand="Bangkok",
+    Vietnam="Hanoi",
+    Indonesia="Jakarta",
+    Nigeria="Abuja",
+    Ghana="Accra",
+    Morocco="Rabat",
+    Iceland="Reykjavik",
+    Cuba="Havana",
+    Colombia="Bogota",
+)
+OPPOSITES = dict(
+    hot="cold",
+    big="small",
+    fast="slow",
+    happy="sad",
+    light="dark",
+    early="late",
+    full="empty",
+    high="low",
+    open="closed",
+    strong="weak",
+    rich="poor",
+    young="old",
+    hard="soft",
+    loud="quiet",
+    wet="dry",
+    near="far",
+    thick="thin",
+    clean="dirty",
+    sweet="sour",
+    heavy="light",
+    wide="narrow",
+    deep="shallow",
+    cheap="expensive",
+    brave="afraid",
+    first="last",
+    inside="outside",
+    above="below",
+    asleep="awake",
+)
+SOUNDS = dict(
+    cow="moo",
+    dog="woof",
+    cat="meow",
+    duck="quack",
+    sheep="baa",
+    owl="hoot",
+    lion="roar",
+    horse="neigh",
+    pig="oink",
+    frog="croak",
+    bee="buzz",
+    mouse="squeak",
+    snake="hiss",
+    crow="caw",
+)
+PLURALS = dict(
+    mouse="mice",
+    child="children",
+    goose="geese",
+    tooth="teeth",
+    foot="feet",
+    man="men",
+    woman="women",
+    person="people",
+    ox="oxen",
+    leaf="leaves",
+    knife="knives",
+    wolf="wolves",
+    city="cities",
+    box="boxes",
+    bus="buses",
+    baby="babies",
+    church="churches",
+    potato="potatoes",
+    cactus="cacti",
+    fish="fish",
+)
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-UNITS = [("hours", "minutes", 60), ("minutes", "seconds", 60), ("days", "hours", 24), ("weeks", "days", 7),
-         ("kilometres", "metres", 1000), ("metres", "centimetres", 100), ("dollars", "cents", 100),
-         ("years", "months", 12), ("kilograms", "grams", 1000)]
-SYSTEM_PROMPTS = ["You are a helpful assistant.", "You are a concise tutor. Answer in one sentence.",
-    "You are a friendly teacher for children.", "You answer questions about geography, language and numbers.",
-    "Be brief and accurate."]
+UNITS = [
+    ("hours", "minutes", 60),
+    ("minutes", "seconds", 60),
+    ("days", "hours", 24),
+    ("weeks", "days", 7),
+    ("kilometres", "metres", 1000),
+    ("metres", "centimetres", 100),
+    ("dollars", "cents", 100),
+    ("years", "months", 12),
+    ("kilograms", "grams", 1000),
+]
+SYSTEM_PROMPTS = [
+    "You are a helpful assistant.",
+    "You are a concise tutor. Answer in one sentence.",
+    "You are a friendly teacher for children.",
+    "You answer questions about geography, language and numbers.",
+    "Be brief and accurate.",
+]
 
 # %% ../nbs/03_tiny.ipynb #35e7dbe5
 class FactGen:
     "Seeded generator of (question, answer) pairs and alpaca-style (instruction, input, output) rows."
-    kinds = ('capital', 'opposite', 'sound', 'plural', 'add', 'times', 'unit', 'day')
-    def __init__(self, seed:int=0): self.r = random.Random(seed)
 
-    def qa(self, kind:str=None):
+    kinds = ('capital', 'opposite', 'sound', 'plural', 'add', 'times', 'unit', 'day')
+
+    def __init__(self, seed: int = 0):
+        self.r = random.Random(seed)
+
+    def qa(self, kind: str = None):
         "A question and its answer; `kind` is one of `FactGen.kinds` (random when None)."
-        r = self.r; kind = kind or r.choice(self.kinds)
+        r = self.r
+        kind = kind or r.choice(self.kinds)
         if kind == 'capital':
-            c = r.choice(sorted(CAPITALS)); a = CAPITALS[c]
-            q = r.choice([f"What is the capital of {c}?", f"Which city is the capital of {c}?",
-                          f"Tell me the capital city of {c}.", f"{c}'s capital is which city?"])
+            c = r.choice(sorted(CAPITALS))
+            a = CAPITALS[c]
+            q = r.choice(
+                [
+                    f"What is the capital of {c}?",
+                    f"Which city is the capital of {c}?",
+                    f"Tell me the capital city of {c}.",
+                    f"{c}'s capital is which city?",
+                ]
+            )
             return q, r.choice([f"The capital of {c} is {a}.", f"{a} is the capital of {c}."])
         if kind == 'opposite':
-            w = r.choice(sorted(OPPOSITES)); a = OPPOSITES[w]
-            q = r.choice([f"What is the opposite of {w}?", f"Give me the opposite of the word \"{w}\".",
-                          f"What word means the opposite of {w}?"])
+            w = r.choice(sorted(OPPOSITES))
+            a = OPPOSITES[w]
+            q = r.choice(
+                [
+                    f"What is the opposite of {w}?",
+                    f"Give me the opposite of the word \"{w}\".",
+                    f"What word means the opposite of {w}?",
+                ]
+            )
             return q, r.choice([f"The opposite of {w} is {a}.", f"The opposite of \"{w}\" is \"{a}\"."])
         if kind == 'sound':
             w = r.choice(sorted(SOUNDS))
-            return (r.choice([f"What sound does a {w} make?", f"How does a {w} sound?"]),
-                    f"A {w} says \"{SOUNDS[w]}\".")
+            return (
+                r.choice([f"What sound does a {w} make?", f"How does a {w} sound?"]),
+                f"A {w} says \"{SOUNDS[w]}\".",
+            )
         if kind == 'plural':
             w = r.choice(sorted(PLURALS))
-            return (r.choice([f"What is the plural of {w}?", f"How do you write more than one {w}?"]),
-                    f"The plural of {w} is {PLURALS[w]}.")
+            return (
+                r.choice([f"What is the plural of {w}?", f"How do you write more than one {w}?"]),
+                f"The plural of {w} is {PLURALS[w]}.",
+            )
         if kind == 'add':
-            a,b = r.randint(1, 60), r.randint(1, 60)
-            return (r.choice([f"What is {a} plus {b}?", f"Add {a} and {b}.", f"How much is {a} + {b}?"]),
-                    f"{a} plus {b} is {a+b}.")
+            a, b = r.randint(1, 60), r.randint(1, 60)
+            return (
+                r.choice([f"What is {a} plus {b}?", f"Add {a} and {b}.", f"How much is {a} + {b}?"]),
+                f"{a} plus {b} is {a + b}.",
+            )
         if kind == 'times':
-            a,b = r.randint(2, 12), r.randint(2, 12)
-            return (r.choice([f"What is {a} times {b}?", f"Multiply {a} by {b}.", f"How much is {a} x {b}?"]),
-                    f"{a} times {b} is {a*b}.")
+            a, b = r.randint(2, 12), r.randint(2, 12)
+            return (
+                r.choice([f"What is {a} times {b}?", f"Multiply {a} by {b}.", f"How much is {a} x {b}?"]),
+                f"{a} times {b} is {a * b}.",
+            )
         if kind == 'unit':
-            big,small,f = r.choice(UNITS); n = r.randint(2, 9)
-            return (r.choice([f"How many {small} are in {n} {big}?", f"Convert {n} {big} to {small}."]),
-                    f"There are {n*f} {small} in {n} {big}.")
+            big, small, f = r.choice(UNITS)
+            n = r.randint(2, 9)
+            return (
+                r.choice([f"How many {small} are in {n} {big}?", f"Convert {n} {big} to {small}."]),
+                f"There are {n * f} {small} in {n} {big}.",
+            )
         if kind == 'day':
             i = r.randrange(7)
-            if r.random() < .5: return f"What day comes after {DAYS[i]}?", f"{DAYS[(i+1)%7]} comes after {DAYS[i]}."
-            return f"What day comes before {DAYS[i]}?", f"{DAYS[(i-1)%7]} comes before {DAYS[i]}."
+            if r.random() < 0.5:
+                return f"What day comes after {DAYS[i]}?", f"{DAYS[(i + 1) % 7]} comes after {DAYS[i]}."
+            return f"What day comes before {DAYS[i]}?", f"{DAYS[(i - 1) % 7]} comes before {DAYS[i]}."
         raise ValueError(f"unknown kind {kind!r}; expected one of {self.kinds}")
 
     def alpaca(self):
         "An alpaca row: about half of them carry an `input`."
-        r = self.r; k = r.choice(('capital', 'opposite', 'plural', 'add', 'unit', 'free'))
+        r = self.r
+        k = r.choice(('capital', 'opposite', 'plural', 'add', 'unit', 'free'))
         if k == 'capital':
             c = r.choice(sorted(CAPITALS))
-            return dict(instruction="Name the capital city of the given country.", input=c,
-                        output=f"The capital of {c} is {CAPITALS[c]}.")
+            return dict(
+                instruction="Name the capital city of the given country.",
+                input=c,
+                output=f"The capital of {c} is {CAPITALS[c]}.",
+            )
         if k == 'opposite':
             w = r.choice(sorted(OPPOSITES))
             return dict(instruction="Write the opposite of the word.", input=w, output=OPPOSITES[w])
@@ -102,206 +240,345 @@ class FactGen:
             w = r.choice(sorted(PLURALS))
             return dict(instruction="Give the plural form of this noun.", input=w, output=PLURALS[w])
         if k == 'add':
-            a,b = r.randint(1, 99), r.randint(1, 99)
-            return dict(instruction="Add the two numbers.", input=f"{a} and {b}", output=str(a+b))
+            a, b = r.randint(1, 99), r.randint(1, 99)
+            return dict(instruction="Add the two numbers.", input=f"{a} and {b}", output=str(a + b))
         if k == 'unit':
-            big,small,f = r.choice(UNITS); n = r.randint(2, 9)
-            return dict(instruction=f"Convert {n} {big} to {small}.", input="", output=f"{n} {big} is {n*f} {small}.")
-        q,a = self.qa()
+            big, small, f = r.choice(UNITS)
+            n = r.randint(2, 9)
+            return dict(instruction=f"Convert {n} {big} to {small}.", input="", output=f"{n} {big} is {n * f} {small}.")
+        q, a = self.qa()
         return dict(instruction=q, input="", output=a)
 
 # %% ../nbs/03_tiny.ipynb #cad9bd27
-def sample_chat(g:FactGen, sharegpt:bool=False):
+def sample_chat(g: FactGen, sharegpt: bool = False):
     "One conversation from generator `g`, in OpenAI (`messages`) or ShareGPT (`conversations`) shape."
-    r = g.r; msgs = []
-    if r.random() < .7: msgs.append(dict(role='system', content=r.choice(SYSTEM_PROMPTS)))
+    r = g.r
+    msgs = []
+    if r.random() < 0.7:
+        msgs.append(dict(role='system', content=r.choice(SYSTEM_PROMPTS)))
     kind = r.choice(FactGen.kinds)
     for i in range(r.choice((1, 1, 2, 2, 3))):
-        q,a = g.qa(kind if r.random() < .6 else None)
-        if i and r.random() < .4: q = r.choice(["And ", "Next question: ", "Thanks! ", "Now: "]) + q[0].lower() + q[1:]
+        q, a = g.qa(kind if r.random() < 0.6 else None)
+        if i and r.random() < 0.4:
+            q = r.choice(["And ", "Next question: ", "Thanks! ", "Now: "]) + q[0].lower() + q[1:]
         msgs += [dict(role='user', content=q), dict(role='assistant', content=a)]
-    if not sharegpt: return dict(messages=msgs)
+    if not sharegpt:
+        return dict(messages=msgs)
     m = dict(system='system', user='human', assistant='gpt')
     return dict(conversations=[{'from': m[o['role']], 'value': o['content']} for o in msgs])
 
-def sample_text(g:FactGen):
+
+def sample_text(g: FactGen):
     "A short paragraph of facts, for completion-style (raw text) training."
-    r = g.r; n = r.randint(3, 7)
+    r = g.r
+    n = r.randint(3, 7)
     return dict(text=' '.join(g.qa()[1] for _ in range(n)))
 
 # %% ../nbs/03_tiny.ipynb #5b05480b
-ASSETS = Path(str(importlib.resources.files('ftkit')))/'assets'
-SAMPLES = dict(alpaca=('alpaca.jsonl', 300), chat=('chat.jsonl', 300), sharegpt=('chat_sharegpt.jsonl', 100),
-               text=('text.jsonl', 300))
+ASSETS = Path(str(importlib.resources.files('ftkit'))) / 'assets'
+SAMPLES = dict(
+    alpaca=('alpaca.jsonl', 300),
+    chat=('chat.jsonl', 300),
+    sharegpt=('chat_sharegpt.jsonl', 100),
+    text=('text.jsonl', 300),
+)
 
-def sample_rows(name:str, # One of `SAMPLES`: alpaca, chat, sharegpt, text
-                n:int=None, seed:int=None):
+
+def sample_rows(
+    name: str,  # One of `SAMPLES`: alpaca, chat, sharegpt, text
+    n: int = None,
+    seed: int = None,
+):
     "Generate `n` rows of sample set `name` (the bundled size and seed by default)."
-    fn,n0 = SAMPLES[name]
+    fn, n0 = SAMPLES[name]
     g = FactGen(seed if seed is not None else sorted(SAMPLES).index(name))
-    f = dict(alpaca=lambda: g.alpaca(), chat=lambda: sample_chat(g), sharegpt=lambda: sample_chat(g, sharegpt=True),
-             text=lambda: sample_text(g))[name]
+    f = dict(
+        alpaca=lambda: g.alpaca(),
+        chat=lambda: sample_chat(g),
+        sharegpt=lambda: sample_chat(g, sharegpt=True),
+        text=lambda: sample_text(g),
+    )[name]
     return [f() for _ in range(n or n0)]
+
 
 def write_jsonl(rows, path):
     "Write `rows` (dicts) to `path` as JSON lines."
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w', encoding='utf-8') as f:
-        for o in rows: f.write(json.dumps(o, ensure_ascii=False) + '\n')
+        for o in rows:
+            f.write(json.dumps(o, ensure_ascii=False) + '\n')
     return Path(path)
+
 
 def write_samples(dest=None):
     "Write every bundled sample set to `dest` (the package's assets folder by default)."
-    dest = Path(dest or ASSETS/'samples')
-    return [write_jsonl(sample_rows(k), dest/fn) for k,(fn,_) in SAMPLES.items()]
+    dest = Path(dest or ASSETS / 'samples')
+    return [write_jsonl(sample_rows(k), dest / fn) for k, (fn, _) in SAMPLES.items()]
 
-def sample_path(name:str): "Path of the bundled sample file `name` (alpaca, chat, sharegpt, text)."; return ASSETS/'samples'/SAMPLES[name][0]
+
+def sample_path(name: str):
+    "Path of the bundled sample file `name` (alpaca, chat, sharegpt, text)."
+    return ASSETS / 'samples' / SAMPLES[name][0]
 
 # %% ../nbs/03_tiny.ipynb #ca8da211
-LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+LLAMA3_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 FAMILIES = dict(
-    llama=dict(specials=['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>',
-                         '<|finetune_right_pad_id|>', '<|python_tag|>'] + [f'<|reserved_special_token_{i}|>' for i in range(8)],
-               bos='<|begin_of_text|>', eos='<|eot_id|>', pad=None, stop=['<|end_of_text|>', '<|eot_id|>'],
-               template=LLAMA3_TEMPLATE, doc_sep='<|end_of_text|>'),
-    qwen3=dict(specials=['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>', '<tool_call>', '</tool_call>'],
-               bos=None, eos='<|im_end|>', pad='<|endoftext|>', stop=['<|im_end|>', '<|endoftext|>'],
-               template=CHATML_TEMPLATE, doc_sep='<|endoftext|>'))
+    llama=dict(
+        specials=[
+            '<|begin_of_text|>',
+            '<|end_of_text|>',
+            '<|start_header_id|>',
+            '<|end_header_id|>',
+            '<|eot_id|>',
+            '<|finetune_right_pad_id|>',
+            '<|python_tag|>',
+        ]
+        + [f'<|reserved_special_token_{i}|>' for i in range(8)],
+        bos='<|begin_of_text|>',
+        eos='<|eot_id|>',
+        pad=None,
+        stop=['<|end_of_text|>', '<|eot_id|>'],
+        template=LLAMA3_TEMPLATE,
+        doc_sep='<|end_of_text|>',
+    ),
+    qwen3=dict(
+        specials=['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>', '<tool_call>', '</tool_call>'],
+        bos=None,
+        eos='<|im_end|>',
+        pad='<|endoftext|>',
+        stop=['<|im_end|>', '<|endoftext|>'],
+        template=CHATML_TEMPLATE,
+        doc_sep='<|endoftext|>',
+    ),
+)
 
 # %% ../nbs/03_tiny.ipynb #b187f023
 def corpus_docs():
     "The bundled pre-training corpus, as a list of paragraphs."
-    return [p for p in (ASSETS/'corpus.txt').read_text(encoding='utf-8').split('\n\n') if p.strip()]
+    return [p for p in (ASSETS / 'corpus.txt').read_text(encoding='utf-8').split('\n\n') if p.strip()]
+
 
 def _render(template, msgs, bos):
     from jinja2 import Environment
+
     return Environment().from_string(template).render(messages=msgs, bos_token=bos or '', add_generation_prompt=False)
+
 
 def _corpus_chats(family, seed):
     "Chats made from the corpus (asking to continue a paragraph): they teach the template, not the sample tasks."
-    f = FAMILIES[family]; r = random.Random(seed); out = []
+    f = FAMILIES[family]
+    r = random.Random(seed)
+    out = []
     for p in corpus_docs():
-        if len(p) < 120: continue
+        if len(p) < 120:
+            continue
         cut = p.rfind(' ', 0, r.randint(60, 100))
-        msgs = [dict(role='user', content=r.choice(["Continue this text: ", "Complete the paragraph: ", "Go on: "]) + p[:cut].strip()),
-                dict(role='assistant', content=p[cut:].strip()[:400])]
-        if r.random() < .5: msgs.insert(0, dict(role='system', content="You continue documentation paragraphs."))
+        msgs = [
+            dict(
+                role='user',
+                content=r.choice(["Continue this text: ", "Complete the paragraph: ", "Go on: "]) + p[:cut].strip(),
+            ),
+            dict(role='assistant', content=p[cut:].strip()[:400]),
+        ]
+        if r.random() < 0.5:
+            msgs.insert(0, dict(role='system', content="You continue documentation paragraphs."))
         out.append(_render(f['template'], msgs, f['bos']))
     return out
 
-def build_tokenizer(family:str='llama', # `llama` or `qwen3`
-                    vocab_size:int=4096):
+
+def build_tokenizer(
+    family: str = 'llama',  # `llama` or `qwen3`
+    vocab_size: int = 4096,
+):
     "Train the byte-level BPE tokenizer of `family` and wrap it as a `PreTrainedTokenizerFast`."
     from tokenizers import Tokenizer, Regex, models, pre_tokenizers, decoders, processors, trainers
     from transformers import PreTrainedTokenizerFast
+
     f = FAMILIES[family]
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior='isolated'),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior='isolated'),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     texts = corpus_docs() + [json.dumps(o) for k in SAMPLES for o in sample_rows(k)]
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=f['specials'], min_frequency=2,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=f['specials'],
+        min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     post = [processors.ByteLevel(trim_offsets=False)]
-    if f['bos']: post.append(processors.TemplateProcessing(single=f"{f['bos']} $A", pair=f"{f['bos']} $A {f['bos']} $B",
-                                                          special_tokens=[(f['bos'], tok.token_to_id(f['bos']))]))
+    if f['bos']:
+        post.append(
+            processors.TemplateProcessing(
+                single=f"{f['bos']} $A",
+                pair=f"{f['bos']} $A {f['bos']} $B",
+                special_tokens=[(f['bos'], tok.token_to_id(f['bos']))],
+            )
+        )
     tok.post_processor = processors.Sequence(post)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=f['bos'], eos_token=f['eos'], pad_token=f['pad'],
-        chat_template=f['template'], model_max_length=2048, clean_up_tokenization_spaces=False,
-        add_bos_token=bool(f['bos']))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=f['bos'],
+        eos_token=f['eos'],
+        pad_token=f['pad'],
+        chat_template=f['template'],
+        model_max_length=2048,
+        clean_up_tokenization_spaces=False,
+        add_bos_token=bool(f['bos']),
+    )
 
 # %% ../nbs/03_tiny.ipynb #b18172df
-RECIPE = dict(vocab_size=4096, hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
-              num_key_value_heads=2, head_dim=32, warmup_steps=300, batch_size=16, seq_len=128, lr=3e-3, seed=0, version=1)
+RECIPE = dict(
+    vocab_size=4096,
+    hidden_size=128,
+    intermediate_size=384,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=32,
+    warmup_steps=300,
+    batch_size=16,
+    seq_len=128,
+    lr=3e-3,
+    seed=0,
+    version=1,
+)
+
 
 def _model_config(family, tok, r):
     from transformers import LlamaConfig, Qwen3Config
+
     f = FAMILIES[family]
-    kw = dict(vocab_size=len(tok), hidden_size=r['hidden_size'], intermediate_size=r['intermediate_size'],
-              num_hidden_layers=r['num_hidden_layers'], num_attention_heads=r['num_attention_heads'],
-              num_key_value_heads=r['num_key_value_heads'], head_dim=r['head_dim'], max_position_embeddings=2048,
-              tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.convert_tokens_to_ids(f['stop']),
-              pad_token_id=tok.pad_token_id)
-    if family == 'llama': return LlamaConfig(rope_parameters=dict(rope_type='default', rope_theta=500000.0), **kw)
+    kw = dict(
+        vocab_size=len(tok),
+        hidden_size=r['hidden_size'],
+        intermediate_size=r['intermediate_size'],
+        num_hidden_layers=r['num_hidden_layers'],
+        num_attention_heads=r['num_attention_heads'],
+        num_key_value_heads=r['num_key_value_heads'],
+        head_dim=r['head_dim'],
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.convert_tokens_to_ids(f['stop']),
+        pad_token_id=tok.pad_token_id,
+    )
+    if family == 'llama':
+        return LlamaConfig(rope_parameters=dict(rope_type='default', rope_theta=500000.0), **kw)
     return Qwen3Config(rope_parameters=dict(rope_type='default', rope_theta=1000000.0), **kw)
+
 
 def _warmup_rows(family, tok, r):
     "Token rows for the warm-up: all documents joined by the end-of-text token, cut into `seq_len` pieces."
-    f = FAMILIES[family]; sep = tok.convert_tokens_to_ids(f['doc_sep'])
+    f = FAMILIES[family]
+    sep = tok.convert_tokens_to_ids(f['doc_sep'])
     docs, chats = corpus_docs(), _corpus_chats(family, r['seed'])
     ids = []
-    for d in docs: ids += tok(d, add_special_tokens=False)['input_ids'] + [sep]
-    for c in chats: ids += tok(c, add_special_tokens=False)['input_ids'] + [sep]
+    for d in docs:
+        ids += tok(d, add_special_tokens=False)['input_ids'] + [sep]
+    for c in chats:
+        ids += tok(c, add_special_tokens=False)['input_ids'] + [sep]
     n = len(ids) // r['seq_len']
-    return ids[:n*r['seq_len']], n
+    return ids[: n * r['seq_len']], n
 
-def build_model(family:str='llama', tok=None, recipe:dict=None, log=print):
+
+def build_model(family: str = 'llama', tok=None, recipe: dict = None, log=print):
     "Build the tiny model of `family` and warm it up on the bundled corpus."
     import torch
     from transformers import AutoModelForCausalLM
+
     r = {**RECIPE, **(recipe or {})}
     tok = tok or build_tokenizer(family, r['vocab_size'])
     torch.manual_seed(r['seed'])
     model = AutoModelForCausalLM.from_config(_model_config(family, tok, r), dtype=torch.float32)
-    ids,n = _warmup_rows(family, tok, r)
+    ids, n = _warmup_rows(family, tok, r)
     data = torch.tensor(ids).view(n, r['seq_len'])
     gen = torch.Generator().manual_seed(r['seed'])
     opt = torch.optim.AdamW(model.parameters(), lr=r['lr'], weight_decay=0.01, betas=(0.9, 0.95))
     steps = r['warmup_steps']
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s+1)/20) * 0.5*(1+math.cos(math.pi*s/max(1,steps))))   # warm-up, then cosine
-    model.train(); t0 = time.time(); losses = []
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / max(1, steps)))
+    )  # warm-up, then cosine
+    model.train()
+    t0 = time.time()
+    losses = []
     for step in range(steps):
         b = data[torch.randint(0, n, (r['batch_size'],), generator=gen)]
         loss = model(input_ids=b, labels=b, use_cache=False).loss
-        loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        if log and (step % 100 == 0 or step == steps-1): log(f"  warm-up step {step+1}/{steps}: loss {loss.item():.3f} ({time.time()-t0:.0f}s)")
+        if log and (step % 100 == 0 or step == steps - 1):
+            log(f"  warm-up step {step + 1}/{steps}: loss {loss.item():.3f} ({time.time() - t0:.0f}s)")
     model.eval()
     model.generation_config.eos_token_id = model.config.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else model.config.eos_token_id[0]
+    model.generation_config.pad_token_id = (
+        tok.pad_token_id if tok.pad_token_id is not None else model.config.eos_token_id[0]
+    )
     return model, tok, losses
 
 # %% ../nbs/03_tiny.ipynb #47a97100
 TINY_PREFIX = 'ftkit:tiny-'
 
+
 def cache_dir():
     "ftkit's cache folder."
-    d = os.environ.get('FTKIT_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'ftkit'
+    d = os.environ.get('FTKIT_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'ftkit'
     return Path(d)
+
 
 def _recipe_hash(family, recipe):
     src = json.dumps(dict(family=family, recipe=recipe, template=FAMILIES[family]), sort_keys=True)
     # the corpus and samples feed the build too
     h = hashlib.sha256(src.encode())
-    h.update((ASSETS/'corpus.txt').read_bytes())
+    h.update((ASSETS / 'corpus.txt').read_bytes())
     return h.hexdigest()[:10]
 
-def tiny_model(family:str='llama', # `llama` or `qwen3`
-               recipe:dict=None,    # Overrides of `RECIPE` (tests use fewer warm-up steps)
-               rebuild:bool=False,  # Build again even when cached
-               log=print):
+
+def tiny_model(
+    family: str = 'llama',  # `llama` or `qwen3`
+    recipe: dict = None,  # Overrides of `RECIPE` (tests use fewer warm-up steps)
+    rebuild: bool = False,  # Build again even when cached
+    log=print,
+):
     "Path of the tiny model of `family`, building and caching it when missing."
-    if family not in FAMILIES: raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(FAMILIES)}")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(FAMILIES)}")
     r = {**RECIPE, **(recipe or {})}
-    dest = cache_dir()/'tiny'/f"{family}-{_recipe_hash(family, r)}"
-    if (dest/'config.json').exists() and not rebuild: return dest
+    dest = cache_dir() / 'tiny' / f"{family}-{_recipe_hash(family, r)}"
+    if (dest / 'config.json').exists() and not rebuild:
+        return dest
     with locked(dest.with_suffix('.lock')):
-        if (dest/'config.json').exists() and not rebuild: return dest
-        if log: log(f"Building the tiny {family} model (once; cached in {dest})")
+        if (dest / 'config.json').exists() and not rebuild:
+            return dest
+        if log:
+            log(f"Building the tiny {family} model (once; cached in {dest})")
         t0 = time.time()
         model, tok, losses = build_model(family, recipe=r, log=log)
         with atomic_dir(dest) as tmp:
             model.save_pretrained(tmp)
             tok.save_pretrained(tmp)
-            info = dict(family=family, recipe=r, warmup_loss=[losses[0], losses[-1]], seconds=round(time.time() - t0, 1))
-            (tmp/'ftkit_tiny.json').write_text(json.dumps(info, indent=1))
+            info = dict(
+                family=family, recipe=r, warmup_loss=[losses[0], losses[-1]], seconds=round(time.time() - t0, 1)
+            )
+            (tmp / 'ftkit_tiny.json').write_text(json.dumps(info, indent=1))
     return dest
 
-def resolve_model(name:str):
+
+def resolve_model(name: str):
     "Map `ftkit:tiny-<family>` to its cached folder; return any other name unchanged."
-    if isinstance(name, str) and name.startswith(TINY_PREFIX): return str(tiny_model(name[len(TINY_PREFIX):]))
+    if isinstance(name, str) and name.startswith(TINY_PREFIX):
+        return str(tiny_model(name[len(TINY_PREFIX) :]))
     return name

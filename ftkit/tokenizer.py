@@ -17,10 +17,13 @@ __all__ = ['PAD_CANDIDATES', 'set_pad_token', 'load_tokenizer']
 # %% ../nbs/05_tokenizer.ipynb #917157f4
 PAD_CANDIDATES = ['<|finetune_right_pad_id|>', '<|pad|>', '<pad>', '[PAD]', '<|endoftext|>', '<|end_of_text|>']
 
-def set_pad_token(tok, # A 🤗 tokenizer
-                 ):
+
+def set_pad_token(
+    tok,  # A 🤗 tokenizer
+):
     "Give `tok` a pad token when it has none: a reserved pad-like token if present, else EOS (masked by length)."
-    if tok.pad_token is not None: return tok
+    if tok.pad_token is not None:
+        return tok
     vocab = tok.get_vocab()
     for candidate in PAD_CANDIDATES:
         if candidate in vocab and candidate != tok.eos_token:
@@ -30,20 +33,32 @@ def set_pad_token(tok, # A 🤗 tokenizer
     return tok
 
 # %% ../nbs/05_tokenizer.ipynb #9f927ea0
-def load_tokenizer(cfg:Config, # The run's config
-                  ):
+def load_tokenizer(
+    cfg: Config,  # The run's config
+):
     "The tokenizer of `cfg` (`tokenizer_config` or the base model), with special tokens and chat template applied."
     from transformers import AutoTokenizer
+
     name = resolve_model(cfg.tokenizer_config or cfg.base_model)
-    try: tok = AutoTokenizer.from_pretrained(name, trust_remote_code=cfg.trust_remote_code, revision=cfg.revision_of_model)
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            name, trust_remote_code=cfg.trust_remote_code, revision=cfg.revision_of_model
+        )
     except OSError as e:
-        raise ModelError(f"cannot load the tokenizer `{cfg.tokenizer_config or cfg.base_model}`: {str(e).splitlines()[0]}",
-                         hint="check the name, your network or HF_TOKEN, or give a local folder") from None
+        raise ModelError(
+            f"cannot load the tokenizer `{cfg.tokenizer_config or cfg.base_model}`: {str(e).splitlines()[0]}",
+            hint="check the name, your network or HF_TOKEN, or give a local folder",
+        ) from None
     special = cfg.special_tokens.model_dump(exclude_none=True) if cfg.special_tokens else {}
     extra = special.pop('additional_special_tokens', None)
-    for k, v in special.items(): tok.add_special_tokens({k: v})
-    if extra: tok.add_special_tokens({'additional_special_tokens': extra}, replace_additional_special_tokens=False)
-    if cfg.tokens: tok.add_tokens(list(cfg.tokens))
-    if cfg.chat_template or cfg.chat_template_jinja:   # the template the data is rendered with is the one saved with the model
+    for k, v in special.items():
+        tok.add_special_tokens({k: v})
+    if extra:
+        tok.add_special_tokens({'additional_special_tokens': extra}, replace_additional_special_tokens=False)
+    if cfg.tokens:
+        tok.add_tokens(list(cfg.tokens))
+    if (
+        cfg.chat_template or cfg.chat_template_jinja
+    ):  # the template the data is rendered with is the one saved with the model
         tok.chat_template = resolve_chat_template(cfg.chat_template, cfg.chat_template_jinja, tok, 'chat_template')
     return set_pad_token(tok)

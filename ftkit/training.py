@@ -24,88 +24,128 @@ __all__ = ['TrainingStopped', 'guard_callback', 'stop_on_signals', 'oom_message'
 class TrainingStopped(FtkitError):
     "Training stopped early because the loss diverged or memory ran out."
 
+
 def _callback_base():
     from transformers import TrainerCallback
+
     return TrainerCallback
 
-def _any_rank(flag:bool, device) -> bool:
+
+def _any_rank(flag: bool, device) -> bool:
     "True on every rank when `flag` is true on any of them (one all-reduce); `flag` outside a distributed run."
     import torch, torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()): return flag
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
     t = torch.tensor([1.0 if flag else 0.0], device=device if dist.get_backend() == 'nccl' else 'cpu')
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t.item() > 0
 
-def guard_callback(cfg:Config, # The run's config (`loss_watchdog_*`)
-                  ):
+
+def guard_callback(
+    cfg: Config,  # The run's config (`loss_watchdog_*`)
+):
     "A `TrainerCallback` that stops on a signal or a diverging loss, and remembers why (`.signal`, `.reason`)."
+
     class Guard(_callback_base()):
-        def __init__(self): self.signal, self.reason, self.bad = None, None, 0
+        def __init__(self):
+            self.signal, self.reason, self.bad = None, None, 0
 
         def on_step_end(self, args, state, control, **kw):
             stop = _any_rank(bool(self.signal), args.device)
-            if stop and not self.signal: self.signal = 'SIGINT'   # another rank was interrupted
+            if stop and not self.signal:
+                self.signal = 'SIGINT'  # another rank was interrupted
             if stop:
                 control.should_save = True
                 control.should_training_stop = True
 
         def on_log(self, args, state, control, logs=None, **kw):
             loss = (logs or {}).get('loss')
-            if loss is None: return
+            if loss is None:
+                return
             if not math.isfinite(loss):
                 self.reason = f"the loss became {loss} at step {state.global_step}"
             elif cfg.loss_watchdog_threshold is not None and loss > cfg.loss_watchdog_threshold:
                 self.bad += 1
                 if self.bad >= (cfg.loss_watchdog_patience or 3):
-                    self.reason = (f"the loss stayed above loss_watchdog_threshold {cfg.loss_watchdog_threshold} for {self.bad} "
-                                   f"logged steps (now {loss:.3f} at step {state.global_step})")
-            else: self.bad = 0
-            if self.reason: control.should_training_stop = True
+                    self.reason = (
+                        f"the loss stayed above loss_watchdog_threshold {cfg.loss_watchdog_threshold} for {self.bad} "
+                        f"logged steps (now {loss:.3f} at step {state.global_step})"
+                    )
+            else:
+                self.bad = 0
+            if self.reason:
+                control.should_training_stop = True
+
     return Guard()
 
+
 @contextlib.contextmanager
-def stop_on_signals(guard, # The guard callback that remembers the signal
-                   ):
+def stop_on_signals(
+    guard,  # The guard callback that remembers the signal
+):
     "While training: the first SIGINT/SIGTERM asks `guard` to stop after the current step; a second SIGINT interrupts."
     import signal, threading
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    def handler(signum, frame):
-        if guard.signal and signum == signal.SIGINT: raise KeyboardInterrupt
-        guard.signal = signal.Signals(signum).name
-        print(f"\n{guard.signal}: stopping after this step and saving a checkpoint (press Ctrl-C again to stop at once)", flush=True)
-    for s in old: signal.signal(s, handler)
-    try: yield
-    finally:
-        for s, h in old.items(): signal.signal(s, h)
 
-def oom_message(step:int,    # The step that ran out of memory
-                cfg:Config,  # The run's config
-               ) -> str:
+    def handler(signum, frame):
+        if guard.signal and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        guard.signal = signal.Signals(signum).name
+        print(
+            f"\n{guard.signal}: stopping after this step and saving a checkpoint (press Ctrl-C again to stop at once)",
+            flush=True,
+        )
+
+    for s in old:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def oom_message(
+    step: int,  # The step that ran out of memory
+    cfg: Config,  # The run's config
+) -> str:
     "What to do about a CUDA out-of-memory error, in order of what usually helps most."
     import torch
+
     used = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0
     total = torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0
     fixes = []
     if cfg.micro_batch_size > 1:
-        fixes.append(f"micro_batch_size: 1 (and gradient_accumulation_steps: "
-                     f"{cfg.micro_batch_size * cfg.gradient_accumulation_steps} to keep the batch)")
-    if not cfg.gradient_checkpointing: fixes.append("gradient_checkpointing: true")
-    if cfg.adapter != 'qlora': fixes.append("adapter: qlora with load_in_4bit: true")
+        fixes.append(
+            f"micro_batch_size: 1 (and gradient_accumulation_steps: "
+            f"{cfg.micro_batch_size * cfg.gradient_accumulation_steps} to keep the batch)"
+        )
+    if not cfg.gradient_checkpointing:
+        fixes.append("gradient_checkpointing: true")
+    if cfg.adapter != 'qlora':
+        fixes.append("adapter: qlora with load_in_4bit: true")
     fixes.append(f"a shorter sequence_len (now {cfg.sequence_len})")
-    return (f"out of GPU memory at step {step} ({used:.1f} of {total:.1f} GiB in use at the peak); the last checkpoint is intact.\n"
-            "  Try, in this order: " + "; ".join(fixes))
+    return (
+        f"out of GPU memory at step {step} ({used:.1f} of {total:.1f} GiB in use at the peak); the last checkpoint is intact.\n"
+        "  Try, in this order: " + "; ".join(fixes)
+    )
 
-def _is_oom(e:BaseException) -> bool:
+
+def _is_oom(e: BaseException) -> bool:
     import torch
+
     return isinstance(e, torch.cuda.OutOfMemoryError) or (isinstance(e, RuntimeError) and 'out of memory' in str(e))
 
 # %% ../nbs/12_training.ipynb #19b45f0a
-def plan(cfg,            # A `Config`, a YAML path or text, or a dict
-         world:int=None, # Processes the run will use (default: from the environment)
-        ) -> dict:
+def plan(
+    cfg,  # A `Config`, a YAML path or text, or a dict
+    world: int = None,  # Processes the run will use (default: from the environment)
+) -> dict:
     "Model size, trainable parameters, data, steps and estimated GPU memory of the run `cfg`, without training."
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -115,138 +155,208 @@ def plan(cfg,            # A `Config`, a YAML path or text, or a dict
     from ftkit.model import lora_config, resolve_dtype
     from ftkit.tokenizer import load_tokenizer
     from ftkit.tiny import resolve_model
+
     cfg = cfg if isinstance(cfg, Config) else load_config(cfg)
     quiet_libraries()
     tok = load_tokenizer(cfg)
     data = method_for(cfg).prepare(cfg, tok, log=None)
     stats = data.stats
-    mc = AutoConfig.from_pretrained(resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code)
-    with init_empty_weights(): m = AutoModelForCausalLM.from_config(mc, trust_remote_code=cfg.trust_remote_code)
+    mc = AutoConfig.from_pretrained(
+        resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code
+    )
+    with init_empty_weights():
+        m = AutoModelForCausalLM.from_config(mc, trust_remote_code=cfg.trust_remote_code)
     m.tie_weights()
     total = sum(p.numel() for p in m.parameters())
     if cfg.adapter:
         from peft import get_peft_model
+
         m = get_peft_model(m, lora_config(cfg, m))
         trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)
-    else: trainable = total
-    rows = len(data.train)   # packed rows with sample_packing
+    else:
+        trainable = total
+    rows = len(data.train)  # packed rows with sample_packing
     dv = derived(cfg, world, rows)
-    wbytes = 0.55 if cfg.load_in_4bit else 1.0 if cfg.load_in_8bit else torch.tensor([], dtype=resolve_dtype(cfg)).element_size()
+    wbytes = (
+        0.55
+        if cfg.load_in_4bit
+        else 1.0
+        if cfg.load_in_8bit
+        else torch.tensor([], dtype=resolve_dtype(cfg)).element_size()
+    )
     tokens = cfg.micro_batch_size * cfg.sequence_len
     hidden, layers = getattr(mc, 'hidden_size', 0), getattr(mc, 'num_hidden_layers', 0)
     act = tokens * hidden * (2 * layers + 34) * 2 if cfg.gradient_checkpointing else tokens * hidden * layers * 34
     gib = lambda b: round(b / 2**30, 1)
-    mem = dict(weights=gib(total * wbytes), adapter_and_optimizer=gib(trainable * 16), activations=gib(act),
-               logits=gib(tokens * len(tok) * 4 * 2))
-    mem['total'] = round(sum(mem.values()) * 1.1, 1)   # plus allocator fragmentation
-    return dict(model=cfg.base_model, parameters=total, trainable=trainable, rows=stats['rows_out'], tokens=stats['tokens'],
-                trained_tokens=stats['trained_tokens'], dropped=stats['dropped'], optimizer_steps=dv['total_steps'],
-                effective_batch=dv['total_batch_size'], micro_batch_size=cfg.micro_batch_size, packed_rows=rows if cfg.sample_packing else None,
-                estimated_gpu_gib=mem)
+    mem = dict(
+        weights=gib(total * wbytes),
+        adapter_and_optimizer=gib(trainable * 16),
+        activations=gib(act),
+        logits=gib(tokens * len(tok) * 4 * 2),
+    )
+    mem['total'] = round(sum(mem.values()) * 1.1, 1)  # plus allocator fragmentation
+    return dict(
+        model=cfg.base_model,
+        parameters=total,
+        trainable=trainable,
+        rows=stats['rows_out'],
+        tokens=stats['tokens'],
+        trained_tokens=stats['trained_tokens'],
+        dropped=stats['dropped'],
+        optimizer_steps=dv['total_steps'],
+        effective_batch=dv['total_batch_size'],
+        micro_batch_size=cfg.micro_batch_size,
+        packed_rows=rows if cfg.sample_packing else None,
+        estimated_gpu_gib=mem,
+    )
 
-def format_plan(p:dict, # What `plan` returned
-               ) -> str:
+
+def format_plan(
+    p: dict,  # What `plan` returned
+) -> str:
     "`plan`'s answer as a few readable lines."
     m = p['estimated_gpu_gib']
-    lines = [f"model: {p['model']}: {p['parameters']:,} parameters, {p['trainable']:,} trainable ({100*p['trainable']/p['parameters']:.2f}%)",
-             f"data: {p['rows']:,} rows, {p['tokens']:,} tokens ({p['trained_tokens']:,} trained)" + (f"; dropped {p['dropped']}" if p['dropped'] else "")
-             + (f"; packed into {p['packed_rows']:,} rows" if p['packed_rows'] else ""),
-             f"steps: {p['optimizer_steps']:,} optimizer steps of {p['effective_batch']} {'packed rows' if p['packed_rows'] else 'rows'} (micro-batch {p['micro_batch_size']})",
-             f"GPU memory (rough estimate): {m['total']} GiB = weights {m['weights']} + adapter/optimizer {m['adapter_and_optimizer']}"
-             f" + activations {m['activations']} + logits {m['logits']}"]
+    lines = [
+        f"model: {p['model']}: {p['parameters']:,} parameters, {p['trainable']:,} trainable ({100 * p['trainable'] / p['parameters']:.2f}%)",
+        f"data: {p['rows']:,} rows, {p['tokens']:,} tokens ({p['trained_tokens']:,} trained)"
+        + (f"; dropped {p['dropped']}" if p['dropped'] else "")
+        + (f"; packed into {p['packed_rows']:,} rows" if p['packed_rows'] else ""),
+        f"steps: {p['optimizer_steps']:,} optimizer steps of {p['effective_batch']} {'packed rows' if p['packed_rows'] else 'rows'} (micro-batch {p['micro_batch_size']})",
+        f"GPU memory (rough estimate): {m['total']} GiB = weights {m['weights']} + adapter/optimizer {m['adapter_and_optimizer']}"
+        f" + activations {m['activations']} + logits {m['logits']}",
+    ]
     return '\n'.join(lines)
 
 # %% ../nbs/12_training.ipynb #4d8e2c57
-def resume_point(cfg:Config, # The run's config
-                ) -> str:
+def resume_point(
+    cfg: Config,  # The run's config
+) -> str:
     "The checkpoint the run resumes from: `resume_from_checkpoint`, or the newest one with `auto_resume_from_checkpoints`."
     out = cfg.out
     resume = cfg.resume_from_checkpoint or (latest_checkpoint(out) if cfg.auto_resume_from_checkpoints else None)
     if resume and not Path(resume).is_dir():
-        raise FtkitError(f"resume_from_checkpoint: {resume} is not a folder", hint=f"use a checkpoint-N folder of {out}")
+        raise FtkitError(
+            f"resume_from_checkpoint: {resume} is not a folder", hint=f"use a checkpoint-N folder of {out}"
+        )
     return resume
 
-def _step_of(checkpoint) -> int: return int(Path(checkpoint).name.split('-')[-1]) if checkpoint else 0
 
-def sample_prompt(row, # A prepared row (`input_ids`, `labels`)
-                  tok, # The tokenizer
-                 ):
+def _step_of(checkpoint) -> int:
+    return int(Path(checkpoint).name.split('-')[-1]) if checkpoint else 0
+
+
+def sample_prompt(
+    row,  # A prepared row (`input_ids`, `labels`)
+    tok,  # The tokenizer
+):
     "The untrained prefix of a prepared row (the prompt the model answers), as token ids."
     first = next((i for i, l in enumerate(row['labels']) if l != IGNORE), len(row['labels']))
     return row['input_ids'][:first] if first > 0 else row['input_ids'][:16]
 
-def model_card(cfg:Config,      # The run's config
-               res:TrainResult, # The finished run
-              ) -> str:
+
+def model_card(
+    cfg: Config,  # The run's config
+    res: TrainResult,  # The finished run
+) -> str:
     "A short README for the run folder."
     stats, l = res.stats, res.losses
     kind = 'LoRA adapter for' if cfg.adapter else 'fine-tune of'
     data = ', '.join(f'`{d.path}` ({d.type})' for d in cfg.datasets)
-    lines = [f"# {cfg.out.name}", "", f"A {kind} `{cfg.base_model}`, trained with ftkit.", "",
-             f"- data: {data}; {stats.get('rows_out', 0):,} rows, {stats.get('tokens', 0):,} tokens",
-             f"- steps: {res.steps}" + (f"; training loss {l[0]:.4f} at the start, {l[-1]:.4f} at the end" if l else "")]
-    if cfg.adapter: lines.append(f"- adapter: {cfg.adapter}, r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout}")
+    lines = [
+        f"# {cfg.out.name}",
+        "",
+        f"A {kind} `{cfg.base_model}`, trained with ftkit.",
+        "",
+        f"- data: {data}; {stats.get('rows_out', 0):,} rows, {stats.get('tokens', 0):,} tokens",
+        f"- steps: {res.steps}" + (f"; training loss {l[0]:.4f} at the start, {l[-1]:.4f} at the end" if l else ""),
+    ]
+    if cfg.adapter:
+        lines.append(f"- adapter: {cfg.adapter}, r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout}")
     lines += ["", "The resolved config is `config.yaml`; the metrics of every logging step are in `metrics.jsonl`."]
     if cfg.adapter:
-        lines += ["Merge the adapter with `ftkit merge-lora config.yaml`, or load it with peft:", "", "```python",
-                  "from peft import AutoPeftModelForCausalLM",
-                  "model = AutoPeftModelForCausalLM.from_pretrained('<this folder>')", "```"]
+        lines += [
+            "Merge the adapter with `ftkit merge-lora config.yaml`, or load it with peft:",
+            "",
+            "```python",
+            "from peft import AutoPeftModelForCausalLM",
+            "model = AutoPeftModelForCausalLM.from_pretrained('<this folder>')",
+            "```",
+        ]
     return '\n'.join(lines) + '\n'
 
-def save_run(trainer,          # The trainer that ran
-             res:TrainResult,  # The finished run
-             log=print,        # Where to say whether the ranks agree (None: quiet)
-            ):
+
+def save_run(
+    trainer,  # The trainer that ran
+    res: TrainResult,  # The finished run
+    log=print,  # Where to say whether the ranks agree (None: quiet)
+):
     "Save the trained weights (gathered from every rank when sharded), the tokenizer and the model card; check the ranks agree."
     cfg, out, model = res.cfg, res.output_dir, trainer.model
     if world_size() > 1:
         ok, sums, peaks = ranks_in_sync(model, log=log)
         if rank() == 0:
             info = dict(world_size=world_size(), ranks_in_sync=ok, checksums=sums, peak_gib_per_rank=peaks)
-            (out/'distributed.json').write_text(json.dumps(info))
-    if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:   # gather the sharded weights (a collective: every rank takes part)
+            (out / 'distributed.json').write_text(json.dumps(info))
+    if (
+        trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+    ):  # gather the sharded weights (a collective: every rank takes part)
         state = trainer.accelerator.get_state_dict(trainer.model)
-        if rank() == 0: trainer.accelerator.unwrap_model(trainer.model).save_pretrained(out, state_dict=state)
-    elif rank() == 0: res.model.save_pretrained(out)
+        if rank() == 0:
+            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(out, state_dict=state)
+    elif rank() == 0:
+        res.model.save_pretrained(out)
     if rank() == 0:
         res.tokenizer.save_pretrained(out)
-        (out/'README.md').write_text(model_card(cfg, res))
+        (out / 'README.md').write_text(model_card(cfg, res))
 
 # %% ../nbs/12_training.ipynb #ce99f0f9
-def _attach_callbacks(trainer, cfg:Config, tok, resume, log, on_row):
+def _attach_callbacks(trainer, cfg: Config, tok, resume, log, on_row):
     "Add ftkit's metrics and guard callbacks (and early stopping) to `trainer`; return the guard."
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback
-    path = cfg.out/'metrics.jsonl'
+
+    path = cfg.out / 'metrics.jsonl'
     kept = restart_metrics(path, keep_to=_step_of(resume)) if rank() == 0 else []
-    trainer.add_callback(metrics_callback(path, counter=trainer.data_collator, log=log, on_row=on_row, vocab_size=len(tok), rows=kept))
+    trainer.add_callback(
+        metrics_callback(path, counter=trainer.data_collator, log=log, on_row=on_row, vocab_size=len(tok), rows=kept)
+    )
     guard = guard_callback(cfg)
     trainer.add_callback(guard)
-    if cfg.early_stopping_patience: trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
-    trainer.remove_callback(PrinterCallback)   # the metrics callback prints one readable line per step
+    if cfg.early_stopping_patience:
+        trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
+    trainer.remove_callback(PrinterCallback)  # the metrics callback prints one readable line per step
     return guard
 
-def run_trainer(trainer, guard, cfg:Config, resume):
+
+def run_trainer(trainer, guard, cfg: Config, resume):
     "Train, from `resume` when given; turn running out of memory or a diverging loss into `TrainingStopped`."
     import torch
+
     try:
-        with stop_on_signals(guard): trainer.train(resume_from_checkpoint=resume)
-    except (torch.cuda.OutOfMemoryError, RuntimeError) as e:   # a kernel launch can fail with a plain CUDA error too
-        if not _is_oom(e): raise
+        with stop_on_signals(guard):
+            trainer.train(resume_from_checkpoint=resume)
+    except (torch.cuda.OutOfMemoryError, RuntimeError) as e:  # a kernel launch can fail with a plain CUDA error too
+        if not _is_oom(e):
+            raise
         step = trainer.state.global_step
         torch.cuda.empty_cache()
         raise TrainingStopped(oom_message(step, cfg)) from None
     if guard.reason:
-        raise TrainingStopped(f"{guard.reason}; training stopped",
-                              hint="lower learning_rate, check the data (preprocess and inspect it), or use bf16 instead of fp16; "
-                                   f"the last checkpoint is {latest_checkpoint(cfg.out) or 'none yet'}")
+        raise TrainingStopped(
+            f"{guard.reason}; training stopped",
+            hint="lower learning_rate, check the data (preprocess and inspect it), or use bf16 instead of fp16; "
+            f"the last checkpoint is {latest_checkpoint(cfg.out) or 'none yet'}",
+        )
     return guard.signal
 
-def _report(res:TrainResult, data, seconds:float, log):
+
+def _report(res: TrainResult, data, seconds: float, log):
     "The end of a run in a few lines: the loss, a sample answer from the trained model, where it was saved."
     from ftkit.infer import generate_ids
+
     l = res.losses
-    if l: log(f"Loss: {l[0]:.4f} at the start, {l[-1]:.4f} at the end ({len(l)} logged steps, {seconds:.0f}s)")
+    if l:
+        log(f"Loss: {l[0]:.4f} at the start, {l[-1]:.4f} at the end ({len(l)} logged steps, {seconds:.0f}s)")
     prepared = data.prepared
     if prepared is not None:
         row = (prepared.get('eval') or prepared['train'])[0]
@@ -255,38 +365,49 @@ def _report(res:TrainResult, data, seconds:float, log):
         log("Sample:\n" + res.tokenizer.decode(prompt) + reply)
     log(f"Saved to {res.output_dir}")
 
-def train(cfg,                # A `Config`, a YAML path or text, or a dict
-          overrides:dict=None, # `{dotted.key: value}` applied on top of `cfg`
-          log=print,           # Where the run's lines go (None: quiet); rank 0 only
-          on_row=None,         # Called with each metrics row (the notebook's live view)
-         ) -> TrainResult:
+
+def train(
+    cfg,  # A `Config`, a YAML path or text, or a dict
+    overrides: dict = None,  # `{dotted.key: value}` applied on top of `cfg`
+    log=print,  # Where the run's lines go (None: quiet); rank 0 only
+    on_row=None,  # Called with each metrics row (the notebook's live view)
+) -> TrainResult:
     "Fine-tune as `cfg` says; write the run to `output_dir` and return a `TrainResult`."
     from transformers import set_seed
     from ftkit.methods import method_for
     from ftkit.model import load_model, param_summary
     from ftkit.tokenizer import load_tokenizer
+
     cfg = load_config(cfg, overrides) if overrides or not isinstance(cfg, Config) else cfg
     quiet_libraries()
     set_seed(cfg.seed)
-    if rank() != 0: log = None                          # one voice: rank 0 speaks and writes the run folder
+    if rank() != 0:
+        log = None  # one voice: rank 0 speaks and writes the run folder
     cfg.out.mkdir(parents=True, exist_ok=True)
-    if rank() == 0: dump_config(cfg, cfg.out/'config.yaml')
+    if rank() == 0:
+        dump_config(cfg, cfg.out / 'config.yaml')
     resume = resume_point(cfg)
     method = method_for(cfg)
     tok = load_tokenizer(cfg)
     data = method.prepare(cfg, tok, log=log)
     model = load_model(cfg, tok)
-    if log: log(param_summary(model))
+    if log:
+        log(param_summary(model))
     trainer = method.trainer(cfg, model, tok, data)
     guard = _attach_callbacks(trainer, cfg, tok, resume, log, on_row)
-    if resume and log: log(f"Resuming from {resume}")
+    if resume and log:
+        log(f"Resuming from {resume}")
     t0 = time.time()
     interrupted = run_trainer(trainer, guard, cfg, resume)
     res = TrainResult(cfg, model, tok, data.stats, interrupted=interrupted)
     if interrupted:
-        if log: log(f"Stopped by {interrupted} at step {trainer.state.global_step}; checkpoint {latest_checkpoint(cfg.out)}.\n"
-                    f"Resume with: ftkit train {cfg.out/'config.yaml'} --auto_resume_from_checkpoints=true")
+        if log:
+            log(
+                f"Stopped by {interrupted} at step {trainer.state.global_step}; checkpoint {latest_checkpoint(cfg.out)}.\n"
+                f"Resume with: ftkit train {cfg.out / 'config.yaml'} --auto_resume_from_checkpoints=true"
+            )
         return res
     save_run(trainer, res, log)
-    if log: _report(res, data, time.time() - t0, log)
+    if log:
+        _report(res, data, time.time() - t0, log)
     return res

@@ -2,31 +2,55 @@
 chromium (`executable_path`, no browser download). One browser session serves every test. Screenshots go
 to a temporary folder; `bash scripts/screenshots.sh` runs these tests with `FTKIT_SCREENSHOTS=docs/images`
 to refresh the documentation's images."""
+
 import os, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ROOT/'tests'/'browser'
+PAGES = ROOT / 'tests' / 'browser'
+
 
 def _free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
 
 @pytest.fixture(scope='session')
 def voila(tmp_path_factory):
     work = tmp_path_factory.mktemp('voila')
     port = _free_port()
-    env = dict(os.environ, FTKIT_TEST_PREP=str(work/'prep'), FTKIT_TEST_OUT='outputs/live', FTKIT_TEST_WORK=str(work))
-    p = subprocess.Popen([sys.executable, '-m', 'voila', '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
-                          '--VoilaConfiguration.file_allowlist=[".*"]', str(PAGES)],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(work))
+    env = dict(os.environ, FTKIT_TEST_PREP=str(work / 'prep'), FTKIT_TEST_OUT='outputs/live', FTKIT_TEST_WORK=str(work))
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            '-m',
+            'voila',
+            '--no-browser',
+            f'--port={port}',
+            '--Voila.ip=127.0.0.1',
+            '--VoilaConfiguration.file_allowlist=[".*"]',
+            str(PAGES),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=str(work),
+    )
     base = f'http://127.0.0.1:{port}'
     for _ in range(120):
-        try: urllib.request.urlopen(base + '/voila/tree', timeout=2); break
-        except Exception: time.sleep(0.5)
-    else: p.kill(); raise RuntimeError(p.stdout.read().decode()[-2000:])
+        try:
+            urllib.request.urlopen(base + '/voila/tree', timeout=2)
+            break
+        except Exception:
+            time.sleep(0.5)
+    else:
+        p.kill()
+        raise RuntimeError(p.stdout.read().decode()[-2000:])
     yield base
-    p.terminate(); p.wait(10)
+    p.terminate()
+    p.wait(10)
 
 
 def test_inspector_in_the_browser(voila, browser, shots):
@@ -41,17 +65,26 @@ def test_inspector_in_the_browser(voila, browser, shots):
     page.get_by_role('button', name='next ▶').click()
     page.wait_for_function("b => document.querySelector('.ft-tokens').innerText !== b", arg=before, timeout=30_000)
     assert 'example 1' in page.content()
-    page.screenshot(path=str(shots/'inspector.png'), full_page=True)
+    page.screenshot(path=str(shots / 'inspector.png'), full_page=True)
     page.close()
+
 
 def test_live_view_in_the_browser(voila, browser, shots):
     page = browser.new_page(viewport={'width': 1200, 'height': 700})
     page.goto(voila + '/voila/render/liveview.ipynb', timeout=300_000)
     page.wait_for_selector('.ftkit-live', timeout=300_000)
-    page.wait_for_function("() => document.querySelector('.ftkit-live') && document.querySelector('.ftkit-live').innerText.includes('done:')", timeout=300_000)
+    page.wait_for_function(
+        "() => document.querySelector('.ftkit-live') && document.querySelector('.ftkit-live').innerText.includes('done:')",
+        timeout=300_000,
+    )
     live = page.locator('.ftkit-live')
     text = live.inner_text()
-    assert 'loss' in text and 'eval' in text and live.locator('svg polyline').count() >= 2 and live.locator('svg circle').count() >= 1
+    assert (
+        'loss' in text
+        and 'eval' in text
+        and live.locator('svg polyline').count() >= 2
+        and live.locator('svg circle').count() >= 1
+    )
     assert 'done: outputs/live' in text
-    live.screenshot(path=str(shots/'live-view.png'))
+    live.screenshot(path=str(shots / 'live-view.png'))
     page.close()

@@ -18,82 +18,123 @@ __all__ = ['METHODS', 'TrainData', 'Method', 'method_name', 'method_for', 'train
 @dataclass
 class TrainData:
     "What a method prepared for its trainer."
-    train: object                  # The training dataset (map-style: a 🤗 Dataset or a packed view of one)
-    eval: object = None            # The evaluation dataset, or None
-    stats: dict = field(default_factory=dict)   # The data summary: rows in/out, drops by reason, tokens
-    prepared: object = None        # The prepared `DatasetDict` before packing (for samples and the inspector)
+
+    train: object  # The training dataset (map-style: a 🤗 Dataset or a packed view of one)
+    eval: object = None  # The evaluation dataset, or None
+    stats: dict = field(default_factory=dict)  # The data summary: rows in/out, drops by reason, tokens
+    prepared: object = None  # The prepared `DatasetDict` before packing (for samples and the inspector)
 
 
 class Method:
     "A way of training. Subclasses set `name`, `task` and `metrics`, and implement `prepare` and `trainer`."
-    name = ''
-    task = 'causal_lm'     # what `load_model` builds for it
-    metrics = ()           # the metrics columns the live view plots beside the loss
 
-    def prepare(self, cfg:Config, tok, log=print) -> TrainData:
+    name = ''
+    task = 'causal_lm'  # what `load_model` builds for it
+    metrics = ()  # the metrics columns the live view plots beside the loss
+
+    def prepare(self, cfg: Config, tok, log=print) -> TrainData:
         "Tokenize (or load from the cache) the data this method trains on."
         raise NotImplementedError
 
-    def trainer(self, cfg:Config, model, tok, data:TrainData):
+    def trainer(self, cfg: Config, model, tok, data: TrainData):
         "The trainer that runs this method on `data` (callbacks are added by `train`)."
         raise NotImplementedError
 
-    def __repr__(self): return f"{type(self).__name__}()"
+    def __repr__(self):
+        return f"{type(self).__name__}()"
 
 # %% ../../nbs/methods/00_methods.ipynb #92f015cc
 METHODS = {'sft': 'ftkit.methods.sft:SFT'}
 
-def method_name(cfg:Config, # The run's config
-               ) -> str:
+
+def method_name(
+    cfg: Config,  # The run's config
+) -> str:
     "The name (a key of `METHODS`) of the method `cfg` asks for."
     return 'sft'
 
-def method_for(cfg:Config, # The run's config
-              ) -> Method:
+
+def method_for(
+    cfg: Config,  # The run's config
+) -> Method:
     "An instance of the method `cfg` asks for."
     module, cls = METHODS[method_name(cfg)].split(':')
     return getattr(importlib.import_module(module), cls)()
 
 # %% ../../nbs/methods/00_methods.ipynb #7404ea5e
-_PASSED_THROUGH = ('adam_beta1', 'adam_beta2', 'adam_epsilon', 'neftune_noise_alpha', 'ddp_timeout', 'ddp_bucket_cap_mb',
-                   'ddp_broadcast_buffers', 'ddp_find_unused_parameters', 'optim_args', 'optim_target_modules')
+_PASSED_THROUGH = (
+    'adam_beta1',
+    'adam_beta2',
+    'adam_epsilon',
+    'neftune_noise_alpha',
+    'ddp_timeout',
+    'ddp_bucket_cap_mb',
+    'ddp_broadcast_buffers',
+    'ddp_find_unused_parameters',
+    'optim_args',
+    'optim_target_modules',
+)
 
-def _schedule(cfg:Config) -> dict:
+
+def _schedule(cfg: Config) -> dict:
     sched, skw = cfg.lr_scheduler, dict(cfg.lr_scheduler_kwargs or {})
     if cfg.cosine_min_lr_ratio is not None and sched == 'cosine':
         sched, skw = 'cosine_with_min_lr', {**skw, 'min_lr_rate': cfg.cosine_min_lr_ratio}
     return dict(lr_scheduler_type=sched, **(dict(lr_scheduler_kwargs=skw) if skw else {}))
 
-def _checkpoints(cfg:Config, dv:dict, has_eval:bool) -> dict:
+
+def _checkpoints(cfg: Config, dv: dict, has_eval: bool) -> dict:
     kw = {}
-    if 'save_steps' in dv: kw.update(save_strategy='steps', save_steps=dv['save_steps'])
-    else: kw['save_strategy'] = cfg.save_strategy or 'epoch'
-    if has_eval and 'eval_steps' in dv: kw.update(eval_strategy='steps', eval_steps=dv['eval_steps'])
-    elif has_eval and cfg.eval_strategy: kw['eval_strategy'] = cfg.eval_strategy
-    if cfg.early_stopping_patience and kw.get('eval_strategy') == 'steps':   # keep the best checkpoint, saved at each evaluation
-        kw.update(save_strategy='steps', save_steps=kw['eval_steps'], load_best_model_at_end=True,
-                  metric_for_best_model='eval_loss', greater_is_better=False)
+    if 'save_steps' in dv:
+        kw.update(save_strategy='steps', save_steps=dv['save_steps'])
+    else:
+        kw['save_strategy'] = cfg.save_strategy or 'epoch'
+    if has_eval and 'eval_steps' in dv:
+        kw.update(eval_strategy='steps', eval_steps=dv['eval_steps'])
+    elif has_eval and cfg.eval_strategy:
+        kw['eval_strategy'] = cfg.eval_strategy
+    if (
+        cfg.early_stopping_patience and kw.get('eval_strategy') == 'steps'
+    ):  # keep the best checkpoint, saved at each evaluation
+        kw.update(
+            save_strategy='steps',
+            save_steps=kw['eval_steps'],
+            load_best_model_at_end=True,
+            metric_for_best_model='eval_loss',
+            greater_is_better=False,
+        )
     return kw
 
-def training_kwargs(cfg:Config,          # The run's config
-                    n_rows:int,           # Rows the trainer sees per epoch (packed rows when packing)
-                    has_eval:bool=False,  # Whether there is evaluation data
-                    world:int=None,       # Processes in the run (default: from the environment)
-                   ) -> dict:
+
+def training_kwargs(
+    cfg: Config,  # The run's config
+    n_rows: int,  # Rows the trainer sees per epoch (packed rows when packing)
+    has_eval: bool = False,  # Whether there is evaluation data
+    world: int = None,  # Processes in the run (default: from the environment)
+) -> dict:
     "Keyword arguments for `TrainingArguments` (or a TRL config) from the Axolotl keys every method shares."
     import torch
     from ftkit.model import resolve_dtype
+
     dv = derived(cfg, world, n_rows)
     dtype, cuda = resolve_dtype(cfg), torch.cuda.is_available()
     optim = cfg.optimizer
-    if optim == 'adamw_torch_fused' and not cuda: optim = 'adamw_torch'     # the fused kernel is CUDA-only
+    if optim == 'adamw_torch_fused' and not cuda:
+        optim = 'adamw_torch'  # the fused kernel is CUDA-only
     kw = {k: getattr(cfg, k) for k in _PASSED_THROUGH if getattr(cfg, k) is not None}
     if cfg.gradient_checkpointing:
-        kw.update(gradient_checkpointing=True, gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs or {'use_reentrant': False})
-    if cfg.curriculum_sampling: kw['train_sampling_strategy'] = 'sequential'
-    elif cfg.group_by_length: kw['train_sampling_strategy'] = 'group_by_length'
-    if cuda and cfg.tf32 is not None: kw['tf32'] = cfg.tf32 is True or cfg.tf32 == 'auto'
-    if cfg.torch_compile: kw['torch_compile'] = True
+        kw.update(
+            gradient_checkpointing=True,
+            gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs or {'use_reentrant': False},
+        )
+    if cfg.curriculum_sampling:
+        kw['train_sampling_strategy'] = 'sequential'
+    elif cfg.group_by_length:
+        kw['train_sampling_strategy'] = 'group_by_length'
+    if cuda and cfg.tf32 is not None:
+        kw['tf32'] = cfg.tf32 is True or cfg.tf32 == 'auto'
+    if cfg.torch_compile:
+        kw['torch_compile'] = True
     report = (['wandb'] if cfg.wandb_project else []) + (['tensorboard'] if cfg.use_tensorboard else [])
     return dict(
         output_dir=str(cfg.out),
@@ -120,4 +161,8 @@ def training_kwargs(cfg:Config,          # The run's config
         remove_unused_columns=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda,
-        **_schedule(cfg), **_checkpoints(cfg, dv, has_eval), **trainer_settings(cfg), **kw)
+        **_schedule(cfg),
+        **_checkpoints(cfg, dv, has_eval),
+        **trainer_settings(cfg),
+        **kw,
+    )

@@ -13,19 +13,24 @@ from . import Method, TrainData, training_kwargs
 __all__ = ['packed_datasets', 'SFT']
 
 # %% ../../nbs/methods/01_sft.ipynb #f44e7597
-def packed_datasets(cfg:Config, # The run's config
-                    dd,          # The prepared `DatasetDict` (`train`, maybe `eval`)
-                    log=print,   # Where to say how well the rows packed (None: quiet)
-                   ):
+def packed_datasets(
+    cfg: Config,  # The run's config
+    dd,  # The prepared `DatasetDict` (`train`, maybe `eval`)
+    log=print,  # Where to say how well the rows packed (None: quiet)
+):
     "Train and eval datasets as the trainer sees them: packed into bins of `sequence_len` tokens with `sample_packing`."
     from ftkit.packing import pack_bins, packing_efficiency, PackedDataset
+
     train_ds, eval_ds = dd['train'], dd.get('eval')
-    if not cfg.sample_packing: return train_ds, eval_ds
+    if not cfg.sample_packing:
+        return train_ds, eval_ds
     lengths = list(train_ds['length'])
     bins = pack_bins(lengths, cfg.sequence_len, cfg.seed)
     if log:
-        log(f"Packing: {len(lengths):,} samples into {len(bins):,} rows of <= {cfg.sequence_len} tokens "
-            f"(efficiency {packing_efficiency(lengths, bins, cfg.sequence_len):.1%})")
+        log(
+            f"Packing: {len(lengths):,} samples into {len(bins):,} rows of <= {cfg.sequence_len} tokens "
+            f"(efficiency {packing_efficiency(lengths, bins, cfg.sequence_len):.1%})"
+        )
     train_ds = PackedDataset(train_ds, bins)
     if eval_ds is not None and cfg.eval_sample_packing is not False:
         eval_ds = PackedDataset(eval_ds, pack_bins(list(eval_ds['length']), cfg.sequence_len, cfg.seed))
@@ -34,25 +39,35 @@ def packed_datasets(cfg:Config, # The run's config
 # %% ../../nbs/methods/01_sft.ipynb #0f053a82
 class SFT(Method):
     "Supervised fine-tuning with the 🤗 `Trainer`."
+
     name = 'sft'
     metrics = ('grad_norm',)
 
-    def prepare(self, cfg:Config, tok, log=print) -> TrainData:
+    def prepare(self, cfg: Config, tok, log=print) -> TrainData:
         from ftkit.data import load_or_prepare
+
         dd, stats = load_or_prepare(cfg, tok, log=log)
         train_ds, eval_ds = packed_datasets(cfg, dd, log)
         return TrainData(train=train_ds, eval=eval_ds, stats=stats, prepared=dd)
 
-    def collator(self, cfg:Config, model, tok):
+    def collator(self, cfg: Config, model, tok):
         "Pads micro-batches, or packs them padding-free (with sequence boundaries when the attention takes them)."
         from ftkit.packing import Collator, VARLEN
+
         attn = getattr(model.config, '_attn_implementation', None)
         varlen = attn in (VARLEN, 'flash_attention_2', 'flash_attention_3')
         pad_to = cfg.sequence_len if cfg.pad_to_sequence_len and not cfg.sample_packing else None
         return Collator(tok.pad_token_id, packing=cfg.sample_packing, varlen=varlen, pad_to=pad_to)
 
-    def trainer(self, cfg:Config, model, tok, data:TrainData):
+    def trainer(self, cfg: Config, model, tok, data: TrainData):
         from transformers import Trainer, TrainingArguments
+
         args = TrainingArguments(**training_kwargs(cfg, len(data.train), has_eval=data.eval is not None))
-        return Trainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
-                       data_collator=self.collator(cfg, model, tok), processing_class=tok)
+        return Trainer(
+            model=model,
+            args=args,
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            data_collator=self.collator(cfg, model, tok),
+            processing_class=tok,
+        )
