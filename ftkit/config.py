@@ -16,9 +16,10 @@ from .templates import CHAT_TEMPLATES, ALPACA_STYLES
 
 # %% auto #0
 __all__ = ['HF_OPTIMIZERS', 'AXOLOTL_ONLY_OPTIMIZERS', 'LR_SCHEDULERS', 'AXOLOTL_ONLY_SCHEDULERS', 'ATTN_IMPLEMENTATIONS',
-           'ATTN_FALLBACK', 'DATASET_TYPES', 'EOS_MODES', 'UNSUPPORTED', 'IGNORED', 'PLUGINS_OK', 'parse_yaml',
-           'interpolate', 'DatasetConfig', 'SpecialTokens', 'FsdpConfig', 'Config', 'set_path', 'yaml_value',
-           'parse_overrides', 'load_config', 'derived', 'dump_config', 'validate_report']
+           'ATTN_FALLBACK', 'DATASET_TYPES', 'EOS_MODES', 'PREFERENCE_TYPES', 'UNSUPPORTED', 'IGNORED', 'PLUGINS_OK',
+           'SECRET_KEY', 'parse_yaml', 'interpolate', 'DatasetConfig', 'SpecialTokens', 'TrlConfig', 'FsdpConfig',
+           'Config', 'set_path', 'yaml_value', 'parse_overrides', 'preference_kind', 'load_config', 'derived',
+           'dump_config', 'validate_report']
 
 # %% ../nbs/04_config.ipynb #00c9b10b
 class _PosLoader(yaml.SafeLoader):
@@ -214,6 +215,24 @@ ATTN_IMPLEMENTATIONS = ('eager', 'sdpa', 'flash_attention_2', 'flash_attention_3
 ATTN_FALLBACK = ('xformers', 'sage', 's2', 'fp8')  # Axolotl backends ftkit replaces with the best available
 DATASET_TYPES = ('chat_template', 'alpaca', 'completion', 'input_output')
 EOS_MODES = ('all', 'turn', 'last', 'none')
+_PAIR_TYPES = tuple(
+    f"{family}.{name}"
+    for family in ('chatml', 'llama3')
+    for name in ('argilla', 'argilla_chat', 'icr', 'intel', 'prompt_pairs', 'ultra')
+)
+_KTO_TYPES = tuple(
+    f"{family}.{name}"
+    for family in ('chatml', 'llama3')
+    for name in ('argilla', 'argilla_chat', 'intel', 'prompt_pairs', 'ultra')
+)
+PREFERENCE_TYPES = dict(  # Axolotl's dataset types per kind of preference data (`.default` suffixes dropped)
+    pairs=_PAIR_TYPES + ('zephyr.nectar', 'chat_template', 'chat_template.argilla_chat', 'user_defined', 'passthrough'),
+    orpo=('chat_template.argilla',),
+    kto=_KTO_TYPES + ('user_defined',),
+    reward=('bradley_terry.chat_template',),
+    prm=('stepwise_supervised',),
+    grpo=(),  # GRPO takes a `module.function` transform of the user's, or none
+)
 
 # %% ../nbs/04_config.ipynb #87af3430
 class _Base(BaseModel):
@@ -288,6 +307,19 @@ class DatasetConfig(_Base):
     system_format: Optional[str] = None
     format: Optional[str] = None
     no_input_format: Optional[str] = None
+    # ---- preference and reward data (`rl:`, `reward_model`, `process_reward_model`)
+    field_prompt: Optional[str] = Field(None, description="Preference data: the column holding the prompt")
+    field_chosen: Optional[str] = Field(None, description="Preference data: the column holding the preferred answer")
+    field_rejected: Optional[str] = Field(None, description="Preference data: the column holding the other answer")
+    field_completion: Optional[str] = Field(None, description="KTO data: the column holding the completion")
+    field_label: Optional[str] = Field(None, description="KTO data: the column saying whether it is desirable")
+    prompt_format: Optional[str] = Field(None, description="User-defined preference type: how the prompt is written")
+    chosen_format: Optional[str] = None
+    rejected_format: Optional[str] = None
+    completion_format: Optional[str] = None
+    step_separator: Optional[str] = Field(None, description="Process reward data: the text between steps")
+    max_completion_length: Optional[int] = None
+    train_on_last_step_only: Optional[bool] = None
 
     @field_validator('type', mode='before')
     @classmethod
@@ -305,6 +337,46 @@ class SpecialTokens(_Base):
     pad_token: Optional[str] = None
     unk_token: Optional[str] = None
     additional_special_tokens: Optional[list[str]] = None
+
+
+class TrlConfig(_Base):
+    "`trl:`: settings of the preference and RL trainers (GRPO's generation and rewards, a shared `beta`)."
+
+    beta: Optional[float] = Field(None, description="Same as `rl_beta`")
+    max_completion_length: Optional[int] = Field(None, description="GRPO: longest generated completion, in tokens")
+    max_prompt_length: Optional[int] = None
+    use_vllm: bool = Field(False, description="GRPO: generate with vLLM (the `vllm` extra) instead of transformers")
+    vllm_mode: Optional[Literal['server', 'colocate']] = None
+    vllm_server_host: Optional[str] = '0.0.0.0'
+    vllm_server_port: Optional[int] = 8000
+    vllm_server_timeout: Optional[int] = None
+    vllm_guided_decoding_regex: Optional[str] = None
+    reward_funcs: Optional[list[str]] = Field(
+        None, description="GRPO: reward functions as `module.function`, importable from the config's folder"
+    )
+    reward_weights: Optional[list[float]] = None
+    generation_batch_size: Optional[int] = None
+    num_generations: Optional[int] = Field(None, description="GRPO: completions sampled per prompt")
+    log_completions: Optional[bool] = False
+    num_completions_to_print: Optional[int] = None
+    importance_sampling_level: Optional[Literal['sequence', 'token']] = None
+    sync_ref_model: Optional[bool] = False
+    ref_model_mixup_alpha: Optional[float] = 0.9
+    ref_model_sync_steps: Optional[int] = 64
+    scale_rewards: Union[bool, Literal['group', 'batch', 'none']] = True
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    top_k: Optional[int] = None
+    min_p: Optional[float] = None
+    repetition_penalty: Optional[float] = None
+    generation_kwargs: Optional[dict] = None
+    chat_template_kwargs: Optional[dict] = None
+    num_iterations: Optional[int] = None
+    epsilon: Optional[float] = None
+    epsilon_high: Optional[float] = None
+    use_liger_loss: Optional[bool] = None
+    loss_type: Optional[str] = None
+    mask_truncated_completions: bool = False
 
 
 class FsdpConfig(_Base):
@@ -486,15 +558,46 @@ class Config(_Base):
     ddp_bucket_cap_mb: Optional[int] = None
     ddp_broadcast_buffers: Optional[bool] = None
     ddp_find_unused_parameters: Optional[bool] = None
-    # ---- tracking
-    wandb_project: Optional[str] = None
-    wandb_entity: Optional[str] = None
-    wandb_name: Optional[str] = None
-    wandb_run_id: Optional[str] = None
-    wandb_watch: Optional[str] = None
-    wandb_mode: Optional[str] = None
-    wandb_log_model: Optional[str] = None
-    use_tensorboard: Optional[bool] = None
+    # ---- tracking (see the tracking chapter) and the Hub
+    use_wandb: Optional[bool] = Field(None, description="Log to Weights & Biases (also on when `wandb_project` is set)")
+    wandb_project: Optional[str] = Field(None, description="W&B project (sets WANDB_PROJECT)")
+    wandb_entity: Optional[str] = Field(None, description="W&B team or user (WANDB_ENTITY)")
+    wandb_name: Optional[str] = Field(None, description="The run's display name")
+    wandb_run_id: Optional[str] = Field(None, description="The run's id (WANDB_RUN_ID), e.g. to resume a W&B run")
+    wandb_watch: Optional[str] = Field(None, description="`gradients`, `parameters`, `all` or `false` (WANDB_WATCH)")
+    wandb_mode: Optional[str] = Field(None, description="`online`, `offline` (no network, no key) or `disabled`")
+    wandb_log_model: Optional[str] = Field(None, description="`checkpoint` or `end`: upload the model as an artifact")
+    use_mlflow: Optional[bool] = Field(None, description="Log to MLflow (also on when `mlflow_experiment_name` is set)")
+    mlflow_tracking_uri: Optional[str] = Field(None, description="MLflow server or store (MLFLOW_TRACKING_URI)")
+    mlflow_experiment_name: Optional[str] = None
+    mlflow_run_name: Optional[str] = None
+    hf_mlflow_log_artifacts: Optional[bool] = Field(None, description="Also copy checkpoints to MLflow artifacts")
+    use_comet: Optional[bool] = Field(None, description="Log to Comet")
+    comet_api_key: Optional[str] = Field(None, description="Comet API key (never written to the run folder)")
+    comet_workspace: Optional[str] = None
+    comet_project_name: Optional[str] = None
+    comet_experiment_key: Optional[str] = None
+    comet_mode: Optional[str] = Field(None, description="`get_or_create`, `get` or `create`")
+    comet_online: Optional[bool] = Field(None, description="False: an offline experiment, written to disk")
+    comet_experiment_config: Optional[dict] = None
+    use_trackio: Optional[bool] = None
+    trackio_project_name: Optional[str] = None
+    trackio_run_name: Optional[str] = None
+    trackio_space_id: Optional[str] = None
+    use_swanlab: Optional[bool] = None
+    swanlab_project: Optional[str] = None
+    swanlab_experiment_name: Optional[str] = None
+    swanlab_description: Optional[str] = None
+    swanlab_mode: Optional[str] = None
+    swanlab_workspace: Optional[str] = None
+    swanlab_api_key: Optional[str] = None
+    swanlab_log_model: Optional[bool] = None
+    swanlab_web_host: Optional[str] = None
+    swanlab_api_host: Optional[str] = None
+    use_tensorboard: Optional[bool] = Field(None, description="Write TensorBoard logs under output_dir/runs")
+    hub_model_id: Optional[str] = Field(None, description="Push the run to this Hub repo (private), as it trains")
+    hub_strategy: Optional[Literal['end', 'every_save', 'checkpoint', 'all_checkpoints']] = None
+    hub_revision: Optional[str] = Field(None, description="Branch to push to")
     # ---- kernels
     plugins: Optional[list[str]] = None
     liger_rope: Optional[bool] = None
@@ -503,6 +606,31 @@ class Config(_Base):
     liger_layer_norm: Optional[bool] = None
     liger_cross_entropy: Optional[bool] = None
     liger_fused_linear_cross_entropy: Optional[bool] = None
+    # ---- preference and RL training
+    rl: Optional[Literal['dpo', 'ipo', 'orpo', 'kto', 'simpo', 'grpo', 'gdpo', 'ebft']] = Field(
+        None, description="Preference or RL training instead of SFT: dpo, ipo, orpo, kto, simpo or grpo"
+    )
+    rl_beta: Optional[float] = Field(None, description="The beta of DPO/IPO/KTO/SimPO/ORPO (strength of the preference)")
+    trl: Optional[TrlConfig] = None
+    reward_model: Optional[bool] = Field(None, description="Train a reward model (a scalar head) on chosen/rejected pairs")
+    process_reward_model: Optional[bool] = Field(None, description="Train a process reward model on stepwise labels")
+    center_rewards_coefficient: Optional[float] = None
+    num_labels: Optional[int] = None
+    dpo_use_weighting: Optional[bool] = None
+    dpo_label_smoothing: Optional[float] = None
+    dpo_loss_type: Optional[list[str]] = Field(None, description="DPO loss(es): sigmoid (default), ipo, hinge, ...")
+    dpo_loss_weights: Optional[list[float]] = None
+    dpo_padding_free: Optional[bool] = None
+    dpo_use_liger_kernel: Optional[bool] = None
+    precompute_ref_log_probs: Optional[bool] = Field(
+        None, description="Compute the reference log-probabilities once before training"
+    )
+    rpo_alpha: Optional[float] = Field(None, description="DPO + NLL on the chosen answer (RPO), this weight")
+    orpo_alpha: Optional[float] = Field(None, description="ORPO: weight of the odds-ratio term (TRL's `beta`)")
+    simpo_gamma: Optional[float] = Field(None, description="SimPO: the target reward margin")
+    cpo_alpha: Optional[float] = Field(None, description="SimPO/CPO: weight of the NLL (behaviour cloning) term")
+    kto_desirable_weight: Optional[float] = None
+    kto_undesirable_weight: Optional[float] = None
     strict: bool = Field(False, description="Unknown keys are errors instead of warnings")
 
     @field_validator('lora_target_modules', mode='before')
@@ -531,9 +659,6 @@ class Config(_Base):
 
 # %% ../nbs/04_config.ipynb #e65c5891
 UNSUPPORTED = {
-    'rl': "preference / RL training (`rl: {v}`); ftkit runs supervised fine-tuning",
-    'reward_model': "reward-model training",
-    'process_reward_model': "process reward-model training",
     'processor_type': "vision / multimodal models (`processor_type`)",
     'gptq': "GPTQ-quantized base models",
     'relora': "ReLoRA",
@@ -556,7 +681,6 @@ UNSUPPORTED = {
     'jagged_restart_steps': "jagged-restart LR schedules",
     'cosine_constant_lr_ratio': "constant-tail cosine LR schedules",
     'peft': "LoftQ / custom peft initialisation (`peft:`)",
-    'num_labels': "sequence-classification heads",
     'context_parallel_size': "context parallelism (`context_parallel_size` > 1)",
     'tensor_parallel_size': "tensor parallelism (`tensor_parallel_size` > 1)",
     'expert_parallel_size': "expert parallelism (`expert_parallel_size` > 1)",
@@ -592,24 +716,8 @@ IGNORED = dict.fromkeys(
 )
 IGNORED.update(
     dict.fromkeys(
-        ['hub_model_id', 'hub_strategy', 'push_dataset_to_hub', 'hf_use_auth_token', 'push_to_hub'],
-        "ftkit does not upload; push output_dir with `huggingface-cli upload`",
-    )
-)
-IGNORED.update(
-    dict.fromkeys(
-        [
-            'use_swanlab',
-            'use_comet',
-            'use_mlflow',
-            'mlflow_tracking_uri',
-            'mlflow_experiment_name',
-            'trackio_project_name',
-            'trackio_run_name',
-            'trackio_space_id',
-            'comet_project_name',
-        ],
-        "this tracker is not supported; metrics go to output_dir/metrics.jsonl (and wandb/tensorboard)",
+        ['push_dataset_to_hub', 'hf_use_auth_token'],
+        "ftkit does not upload prepared datasets; Hub access uses your login (`hf auth login` or HF_TOKEN)",
     )
 )
 IGNORED.update(
@@ -656,8 +764,6 @@ IGNORED.update(
             'jagged_restart_warmup_steps',
             'jagged_restart_anneal_steps',
             'eta_min',
-            'trl',
-            'dpo_beta',
         ],
         "not used by ftkit",
     )
@@ -765,6 +871,7 @@ _RENAMED = dict(
     model_revision='revision_of_model',
     liger_swiglu='liger_glu_activation',
     type_of_model='model_type',
+    dpo_beta='rl_beta',
 )
 
 
@@ -903,6 +1010,8 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
         problems.append(
             f"{L('chat_template')}`chat_template: {cfg.chat_template}` is not a known template{_suggest(cfg.chat_template, CHAT_TEMPLATES)}"
         )
+    if cfg.rl in ('gdpo', 'ebft'):
+        problems.append(f"{L('rl')}`rl: {cfg.rl}`: ftkit does not support this method; use dpo, ipo, orpo, kto, simpo or grpo")
     if cfg.chat_template == 'jinja' and not cfg.chat_template_jinja:
         problems.append(f"{L('chat_template')}`chat_template: jinja` needs `chat_template_jinja`")
     for p in cfg.plugins or []:
@@ -910,7 +1019,7 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
             problems.append(f"{L('plugins')}plugin `{p}` is Axolotl-specific and not supported by ftkit")
     for key in ('datasets', 'test_datasets'):
         for i, ds in enumerate(getattr(cfg, key) or []):
-            _check_dataset(ds, (key, i), pos, problems)
+            _check_dataset(ds, (key, i), pos, problems, preference_kind(cfg))
     for k, why in IGNORED.items():
         if _set(data.get(k)):
             notes.append(f"{L(k)}`{k}`: ignored ({why})")
@@ -926,10 +1035,38 @@ def _unsupported(data: dict, pos: dict) -> list:
     return out
 
 
-def _check_dataset(ds: DatasetConfig, path, pos, problems):
+def preference_kind(
+    cfg: Config,  # The run's config
+) -> Optional[str]:
+    "The kind of preference/RL data the run trains on (a key of `PREFERENCE_TYPES`), or None for SFT."
+    if cfg.rl in ('dpo', 'ipo', 'simpo'):
+        return 'pairs'
+    if cfg.rl in ('orpo', 'kto', 'grpo'):
+        return cfg.rl
+    if cfg.reward_model:
+        return 'reward'
+    if cfg.process_reward_model:
+        return 'prm'
+    return None
+
+
+def _check_preference_type(t, kind, at, L, problems):
+    if t is None or isinstance(t, dict) or t in PREFERENCE_TYPES[kind]:
+        return
+    if kind == 'grpo' or (t.count('.') >= 1 and t.split('.')[0] not in ('chatml', 'llama3', 'chat_template', 'zephyr')):
+        return  # `module.function`: the user's own transform, imported when the data is prepared
+    known = PREFERENCE_TYPES[kind]
+    problems.append(
+        f"{L('type')}`{at}.type: {t}` is not a type for this method{_suggest(t, known)}; supported: {', '.join(known)}"
+    )
+
+
+def _check_dataset(ds: DatasetConfig, path, pos, problems, kind=None):
     L = lambda *k: _line(pos, path + k)
     at = _fmt_path(path)
     t = ds.type
+    if kind:
+        return _check_preference_type(t, kind, at, L, problems)
     if isinstance(t, dict):
         return  # a user-defined prompt format, checked when the data is prepared
     if t is not None:
@@ -1073,9 +1210,13 @@ def derived(cfg: Config, world_size: int = None, n_rows: int = None, rows_per_st
     return d
 
 # %% ../nbs/04_config.ipynb #87851625
+SECRET_KEY = re.compile(r'(api_key|_secret|hf_token|auth_token|password)$')  # never written or printed
+
+
 def dump_config(cfg: Config, path=None) -> str:
-    "The resolved config as YAML (defaults filled in); written to `path` when given."
+    "The resolved config as YAML (defaults filled in, secrets left out); written to `path` when given."
     d = cfg.model_dump(mode='json', exclude_none=True, by_alias=True)
+    d = {k: v for k, v in d.items() if not SECRET_KEY.search(k)}
     s = yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=120)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -95,7 +95,9 @@ def deepspeed_file(
 def trainer_settings(
     cfg: Config,  # The run's config
 ) -> dict:
-    "`TrainingArguments` keywords for the run's strategy: `fsdp`/`fsdp_config`, or `deepspeed`; nothing for DDP."
+    "`TrainingArguments` keywords for the run's strategy: `fsdp`/`fsdp_config`, `deepspeed`, or `use_cpu` for DDP on CPUs."
+    import torch
+
     st = strategy(cfg)
     if st == 'fsdp':
         fs = fsdp_settings(cfg)
@@ -105,18 +107,21 @@ def trainer_settings(
         )
     if st == 'deepspeed':
         return dict(deepspeed=str(deepspeed_file(cfg)))
+    if world_size() > 1 and not torch.cuda.is_available():
+        return dict(use_cpu=True)  # without it accelerate sees no GPU and each process trains alone (no gradient sync)
     return {}
 
 # %% ../nbs/09_distributed.ipynb #4a944fb4
 def ranks_in_sync(
     model,  # The trained model on this rank
+    tokens: int = None,  # Tokens this rank trained on (each rank reads its own share of the data)
     log=print,  # Where to say the result (None: quiet)
-):
-    "Do all ranks hold the same trainable weights? Returns `(ok, checksum per rank, peak GiB per rank)`."
+) -> dict:
+    "Do all ranks hold the same trainable weights? `{ranks_in_sync, checksums, tokens_per_rank, peak_gib_per_rank}`."
     import torch, torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
-        return True, [], []
+        return dict(ranks_in_sync=True, checksums=[], tokens_per_rank=[], peak_gib_per_rank=[])
     total = sum(
         float(p.detach().float().abs().sum()) + float(p.detach().float().sum())
         for p in model.parameters()
@@ -124,11 +129,13 @@ def ranks_in_sync(
     )
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     got = [None] * dist.get_world_size()
-    dist.all_gather_object(got, (total, peak))
+    dist.all_gather_object(got, (total, peak, tokens))
     sums = [g[0] for g in got]
     ok = max(sums) - min(sums) <= 1e-6 * max(1.0, abs(max(sums)))
     if log:
         log(
             f"{len(sums)} ranks: trainable weights {'identical' if ok else 'DIFFER'} (checksums {', '.join(f'{x:.6g}' for x in sums)})"
         )
-    return ok, sums, [g[1] for g in got]
+    return dict(
+        ranks_in_sync=ok, checksums=sums, tokens_per_rank=[g[2] for g in got], peak_gib_per_rank=[g[1] for g in got]
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html, json, math
 from pathlib import Path
 from .config import Config, load_config, DatasetConfig
+from .data import IGNORE
 from .errors import FtkitError
 
 # %% auto #0
@@ -41,7 +42,7 @@ def token_html(ids, labels, tok, diff=None) -> str:
     special = set(tok.all_special_ids) | {i for t, i in tok.get_added_vocab().items()}
     out = []
     for j, (i, l) in enumerate(zip(ids, labels)):
-        cls = ['ft-tok', 'ft-trained' if l != -100 else 'ft-masked']
+        cls = ['ft-tok', 'ft-trained' if l != IGNORE else 'ft-masked']
         if i in special:
             cls.append('ft-special')
         if diff and j in diff:
@@ -88,7 +89,7 @@ def run_checks(cfg: Config, tok, prepared, stats: dict, raws=None, sample: int =
     stops = {tok.eos_token_id} | {tok.convert_tokens_to_ids(t) for t in (cfg.eot_tokens or [])}
     stops.discard(None)
     ids_list, lab_list = rows['input_ids'], rows['labels']
-    if stops and len(rows) and not any(l in stops for lab in lab_list for l in lab if l != -100):
+    if stops and len(rows) and not any(l in stops for lab in lab_list for l in lab if l != IGNORE):
         names = ', '.join(tok.convert_ids_to_tokens(sorted(stops)))
         out.append(
             (
@@ -257,7 +258,7 @@ class Inspector:
         ids, labels = e['input_ids'], e['labels']
         if self.jump.value != i:
             self.jump.value = i
-        nt = sum(l != -100 for l in labels)
+        nt = sum(l != IGNORE for l in labels)
         self.status.value = (
             f"<b>example {i}</b> of {len(self.ds):,} · {len(ids)} tokens, {nt} trained ({100 * nt / max(1, len(ids)):.0f}%)"
             + (
@@ -269,7 +270,7 @@ class Inspector:
         if self.cmp is not None and e['raw'] is not None:
             ids2, lab2 = self._compare(e['raw'], e['source'])
             if ids2 == ids:
-                diff = {j for j, (a, b) in enumerate(zip(labels, lab2)) if (a == -100) != (b == -100)}
+                diff = {j for j, (a, b) in enumerate(zip(labels, lab2)) if (a == IGNORE) != (b == IGNORE)}
                 self.tokens.value = (
                     f"<div><b>this config</b></div>{token_html(ids, labels, self.tok, diff)}"
                     f"<div style='margin-top:8px'><b>compared config</b> · {len(diff)} label(s) differ (outlined)</div>{token_html(ids2, lab2, self.tok, diff)}"

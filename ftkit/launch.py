@@ -113,15 +113,28 @@ def run_children(cmd, metrics_path, log=print, on_row=None, env=None):
     return None
 
 
-def failure_summary(output: str, n: int = 25) -> str:
-    "The lines of a failed multi-process run that say what went wrong on which rank (not the launcher's own traceback)."
+_RANK_LINE = r'\s*(\[rank\d+\]|ftkit(\[rank \d+\])?:)'  # what a rank printed itself
+_CRASH_LINE = r'terminate called|what\(\):|Segmentation fault|Killed|No space left|\s*(rank|exitcode)\s+: '  # no traceback
+
+
+def failure_summary(
+    output: str,  # Everything the launch printed
+    n: int = 25,  # At most this many lines
+) -> str:
+    """The lines of a failed multi-process run that say what went wrong on which rank: each rank's own error lines
+    (not its warnings, nor the launcher's traceback), and the lines a process that crashed without a Python
+    traceback leaves (a C++ abort, a signal, the launcher's per-rank exit codes)."""
     import re
 
     lines = output.replace('\r', '\n').splitlines()
-    picked = [l for l in lines if re.match(r'\s*(\[rank\d+\]|ftkit(\[rank \d+\])?:)', l)]
-    if not picked:
-        picked = lines
-    return '\n'.join(picked[-n:])
+
+    def wanted(l):
+        if re.match(_RANK_LINE, l):
+            return not re.search(r'\bWarning\b|\bwarn(ings)?\.', l)
+        return bool(re.search(_CRASH_LINE, l))
+
+    picked = [l for l in lines if wanted(l)]
+    return '\n'.join((picked or lines)[-n:])
 
 
 def _feed(path, seen: int, on_row) -> int:
@@ -161,8 +174,11 @@ def launch(
     acc = write_accelerate_config(cfg, n)
     if not (cfg.auto_resume_from_checkpoints or cfg.resume_from_checkpoint):
         (Path(cfg.output_dir) / 'metrics.jsonl').unlink(missing_ok=True)
+    from ftkit.tracking import tracking_env
+
+    env = {**os.environ, **tracking_env(cfg)}  # secrets reach the ranks this way, never through config.yaml
     interrupted = run_children(
-        accelerate_cmd(path, n, acc), Path(cfg.output_dir) / 'metrics.jsonl', log=log, on_row=on_row
+        accelerate_cmd(path, n, acc), Path(cfg.output_dir) / 'metrics.jsonl', log=log, on_row=on_row, env=env
     )
     return TrainResult(cfg, interrupted=interrupted)
 

@@ -18,7 +18,7 @@ from .results import TrainResult
 
 # %% auto #0
 __all__ = ['TrainingStopped', 'guard_callback', 'stop_on_signals', 'oom_message', 'plan', 'format_plan', 'resume_point',
-           'sample_prompt', 'model_card', 'save_run', 'run_trainer', 'train']
+           'sample_prompt', 'model_card', 'push_to_hub', 'save_run', 'run_trainer', 'train']
 
 # %% ../nbs/12_training.ipynb #b91e94d6
 class TrainingStopped(FtkitError):
@@ -285,6 +285,20 @@ def model_card(
     return '\n'.join(lines) + '\n'
 
 
+def push_to_hub(
+    trainer,  # The trainer that ran (its `args` carry `hub_model_id`)
+    cfg: Config,  # The run's config
+    log=print,  # Where to say where it went
+):
+    "Push the final adapter, tokenizer and model card to `hub_model_id`; a failure says what to run instead."
+    from ftkit.tracking import hub_access
+
+    with hub_access(cfg):
+        url = trainer.push_to_hub(commit_message="ftkit: end of training")
+    if log and rank() == 0:
+        log(f"Pushed to {getattr(url, 'commit_url', None) or cfg.hub_model_id}")
+
+
 def save_run(
     trainer,  # The trainer that ran
     res: TrainResult,  # The finished run
@@ -293,9 +307,10 @@ def save_run(
     "Save the trained weights (gathered from every rank when sharded), the tokenizer and the model card; check the ranks agree."
     cfg, out, model = res.cfg, res.output_dir, trainer.model
     if world_size() > 1:
-        ok, sums, peaks = ranks_in_sync(model, log=log)
+        tokens = getattr(trainer.data_collator, 'tokens', None)
+        info = ranks_in_sync(model, tokens=tokens, log=log)
         if rank() == 0:
-            info = dict(world_size=world_size(), ranks_in_sync=ok, checksums=sums, peak_gib_per_rank=peaks)
+            info = dict(world_size=world_size(), distributed_type=trainer.accelerator.distributed_type.value, **info)
             (out / 'distributed.json').write_text(json.dumps(info))
     if (
         trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
@@ -308,6 +323,8 @@ def save_run(
     if rank() == 0:
         res.tokenizer.save_pretrained(out)
         (out / 'README.md').write_text(model_card(cfg, res))
+    if cfg.hub_model_id:
+        push_to_hub(trainer, cfg, log)
 
 # %% ../nbs/12_training.ipynb #ce99f0f9
 def _attach_callbacks(trainer, cfg: Config, tok, resume, log, on_row):
@@ -377,6 +394,7 @@ def train(
     from ftkit.methods import method_for
     from ftkit.model import load_model, param_summary
     from ftkit.tokenizer import load_tokenizer
+    from ftkit.tracking import start_tracking, hub_access
 
     cfg = load_config(cfg, overrides) if overrides or not isinstance(cfg, Config) else cfg
     quiet_libraries()
@@ -386,6 +404,7 @@ def train(
     cfg.out.mkdir(parents=True, exist_ok=True)
     if rank() == 0:
         dump_config(cfg, cfg.out / 'config.yaml')
+    start_tracking(cfg)
     resume = resume_point(cfg)
     method = method_for(cfg)
     tok = load_tokenizer(cfg)
@@ -393,7 +412,8 @@ def train(
     model = load_model(cfg, tok)
     if log:
         log(param_summary(model))
-    trainer = method.trainer(cfg, model, tok, data)
+    with hub_access(cfg):  # with hub_model_id the trainer creates the Hub repo
+        trainer = method.trainer(cfg, model, tok, data)
     guard = _attach_callbacks(trainer, cfg, tok, resume, log, on_row)
     if resume and log:
         log(f"Resuming from {resume}")

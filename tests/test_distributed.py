@@ -40,7 +40,9 @@ def test_ddp_two_processes_on_cpu(tmp_path):
 
     r = launch(str(cfg_file(tmp_path)), mode='accelerate', num_processes=2, log=None)
     d = json.loads((tmp_path / 'run' / 'distributed.json').read_text())
-    assert d['world_size'] == 2 and d['ranks_in_sync'] and len(set(d['checksums'])) == 1
+    assert d["world_size"] == 2 and d["ranks_in_sync"] and len(set(d["checksums"])) == 1
+    # the ranks trained together: a process group (gloo) and each rank its own share of the rows
+    assert d["distributed_type"] == "MULTI_CPU" and len(set(d["tokens_per_rank"])) == 2, d
     assert [m['step'] for m in r.metrics if 'loss' in m] == list(range(1, 9)) and r.losses[-1] < r.losses[0]
     assert (tmp_path / 'run' / 'accelerate.yaml').exists() and yaml.safe_load(
         (tmp_path / 'run' / 'accelerate.yaml').read_text()

@@ -10,6 +10,7 @@ import importlib
 from dataclasses import dataclass, field
 from ..config import Config, derived
 from ..distributed import trainer_settings
+from ..tracking import tracking_settings
 
 # %% auto #0
 __all__ = ['METHODS', 'TrainData', 'Method', 'method_name', 'method_for', 'training_kwargs']
@@ -40,17 +41,39 @@ class Method:
         "The trainer that runs this method on `data` (callbacks are added by `train`)."
         raise NotImplementedError
 
+    def load_model(self, cfg: Config, tok):
+        "The model this method trains (`ftkit.model.load_model`: a causal LM, quantized and with LoRA as configured)."
+        from ftkit.model import load_model
+
+        return load_model(cfg, tok)
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
 # %% ../../nbs/methods/00_methods.ipynb #92f015cc
-METHODS = {'sft': 'ftkit.methods.sft:SFT'}
+METHODS = {
+    'sft': 'ftkit.methods.sft:SFT',
+    'dpo': 'ftkit.methods.preference:DPO',
+    'ipo': 'ftkit.methods.preference:DPO',
+    'simpo': 'ftkit.methods.preference:SimPO',
+    'orpo': 'ftkit.methods.preference:ORPO',
+    'kto': 'ftkit.methods.preference:KTO',
+    'grpo': 'ftkit.methods.grpo:GRPO',
+    'reward_model': 'ftkit.methods.reward:RewardModel',
+    'process_reward_model': 'ftkit.methods.reward:ProcessRewardModel',
+}
 
 
 def method_name(
     cfg: Config,  # The run's config
 ) -> str:
-    "The name (a key of `METHODS`) of the method `cfg` asks for."
+    "The name (a key of `METHODS`) of the method `cfg` asks for: `rl:`, `reward_model`, `process_reward_model`, else SFT."
+    if cfg.rl:
+        return cfg.rl
+    if cfg.reward_model:
+        return 'reward_model'
+    if cfg.process_reward_model:
+        return 'process_reward_model'
     return 'sft'
 
 
@@ -58,7 +81,12 @@ def method_for(
     cfg: Config,  # The run's config
 ) -> Method:
     "An instance of the method `cfg` asks for."
-    module, cls = METHODS[method_name(cfg)].split(':')
+    name = method_name(cfg)
+    if name not in METHODS:
+        from ftkit.errors import FtkitError
+
+        raise FtkitError(f"ftkit has no training method `{name}`", hint=f"use one of {', '.join(METHODS)}")
+    module, cls = METHODS[name].split(':')
     return getattr(importlib.import_module(module), cls)()
 
 # %% ../../nbs/methods/00_methods.ipynb #7404ea5e
@@ -135,7 +163,6 @@ def training_kwargs(
         kw['tf32'] = cfg.tf32 is True or cfg.tf32 == 'auto'
     if cfg.torch_compile:
         kw['torch_compile'] = True
-    report = (['wandb'] if cfg.wandb_project else []) + (['tensorboard'] if cfg.use_tensorboard else [])
     return dict(
         output_dir=str(cfg.out),
         per_device_train_batch_size=cfg.micro_batch_size,
@@ -155,8 +182,6 @@ def training_kwargs(
         save_only_model=bool(cfg.save_only_model),
         seed=cfg.seed,
         data_seed=cfg.seed,
-        report_to=report or 'none',
-        run_name=cfg.wandb_name,
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -164,5 +189,6 @@ def training_kwargs(
         **_schedule(cfg),
         **_checkpoints(cfg, dv, has_eval),
         **trainer_settings(cfg),
+        **tracking_settings(cfg),
         **kw,
     )
