@@ -16,10 +16,12 @@ from .templates import CHAT_TEMPLATES, ALPACA_STYLES
 
 # %% auto #0
 __all__ = ['HF_OPTIMIZERS', 'AXOLOTL_ONLY_OPTIMIZERS', 'LR_SCHEDULERS', 'AXOLOTL_ONLY_SCHEDULERS', 'ATTN_IMPLEMENTATIONS',
-           'ATTN_FALLBACK', 'DATASET_TYPES', 'EOS_MODES', 'PREFERENCE_TYPES', 'UNSUPPORTED', 'IGNORED', 'PLUGINS_OK',
-           'SECRET_KEY', 'parse_yaml', 'interpolate', 'DatasetConfig', 'SpecialTokens', 'TrlConfig', 'FsdpConfig',
-           'Config', 'set_path', 'yaml_value', 'parse_overrides', 'preference_kind', 'load_config', 'derived',
-           'dump_config', 'validate_report']
+           'ATTN_FALLBACK', 'DATASET_TYPES', 'LEGACY_TYPES', 'EOS_MODES', 'LORA_INIT_FROM_DATA', 'PREFERENCE_TYPES',
+           'DATASET_UNSUPPORTED', 'DATASET_IGNORED', 'TRL_UNSUPPORTED', 'UNSUPPORTED', 'IGNORED', 'PLUGINS_OK',
+           'PLUGINS_REFUSED', 'LEGACY_KEYS', 'SECRET_KEY', 'parse_yaml', 'interpolate', 'DatasetConfig',
+           'SpecialTokens', 'TrlConfig', 'LrGroup', 'DynamicCheckpoint', 'FsdpConfig', 'Config', 'set_path',
+           'yaml_value', 'parse_overrides', 'preference_kind', 'load_config', 'derived', 'dump_config',
+           'validate_report']
 
 # %% ../nbs/04_config.ipynb #00c9b10b
 class _PosLoader(yaml.SafeLoader):
@@ -214,7 +216,17 @@ AXOLOTL_ONLY_SCHEDULERS = ('one_cycle', 'rex', 'log_sweep')
 ATTN_IMPLEMENTATIONS = ('eager', 'sdpa', 'flash_attention_2', 'flash_attention_3', 'flex_attention', 'varlen')
 ATTN_FALLBACK = ('xformers', 'sage', 's2', 'fp8')  # Axolotl backends ftkit replaces with the best available
 DATASET_TYPES = ('chat_template', 'alpaca', 'completion', 'input_output')
+LEGACY_TYPES = (  # Axolotl's older prompt strategies (`module` or `module.load_fn`) and built-in handlers (`name[:style]`)
+    'alpaca_chat', 'alpaca_chat.load_camel_ai', 'alpaca_chat.load_concise', 'alpaca_chat.load_no_prompt',
+    'alpaca_chat.load_qa', 'alpaca_instruct', 'alpaca_instruct.load_no_prompt', 'alpaca_w_system',
+    'alpaca_w_system.load_chat', 'alpaca_w_system.load_instruct', 'alpaca_w_system.load_open_orca',
+    'alpaca_w_system.load_open_orca_chatml', 'context_qa', 'context_qa.load_404', 'context_qa.load_v2',
+    'creative_acr.load_answer', 'creative_acr.load_critique', 'creative_acr.load_revise', 'llama2_chat', 'messages',
+    'messages.chat', 'metharme', 'orcamini', 'pretrain', 'pygmalion', 'user_defined',
+    'concisechoice', 'explainchoice', 'gpteacher', 'jeopardy', 'oasst', 'reflection', 'summarizetldr',
+)
 EOS_MODES = ('all', 'turn', 'last', 'none')
+LORA_INIT_FROM_DATA = ('eva', 'corda', 'astra', 'loftq', 'mica')  # peft initialisations that need data or a quantizer
 _PAIR_TYPES = tuple(
     f"{family}.{name}"
     for family in ('chatml', 'llama3')
@@ -226,7 +238,10 @@ _KTO_TYPES = tuple(
     for name in ('argilla', 'argilla_chat', 'intel', 'prompt_pairs', 'ultra')
 )
 PREFERENCE_TYPES = dict(  # Axolotl's dataset types per kind of preference data (`.default` suffixes dropped)
-    pairs=_PAIR_TYPES + ('zephyr.nectar', 'chat_template', 'chat_template.argilla_chat', 'user_defined', 'passthrough'),
+    # `chatml` / `llama3` are `chatml.default` / `llama3.default`; `*.argilla` is their name in older Axolotl releases
+    pairs=('chatml', 'llama3')
+    + _PAIR_TYPES
+    + ('zephyr.nectar', 'chat_template', 'chat_template.argilla_chat', 'user_defined', 'passthrough'),
     orpo=('chat_template.argilla',),
     kto=_KTO_TYPES + ('user_defined',),
     reward=('bradley_terry.chat_template',),
@@ -317,6 +332,14 @@ class DatasetConfig(_Base):
     chosen_format: Optional[str] = None
     rejected_format: Optional[str] = None
     completion_format: Optional[str] = None
+    input_transform: Optional[str] = Field(None, description="`messages` type: the transform to apply (default `chat`)")
+    field_thinking: Optional[str] = Field(None, description="The key of a turn's reasoning (default `reasoning_content`)")
+    template_thinking_key: Optional[str] = Field(
+        None, description="The name the chat template reads the reasoning under (default `reasoning_content`)"
+    )
+    split_thinking: Optional[bool] = Field(
+        None, description="Split `<think>...</think>` out of assistant content into the reasoning field"
+    )
     step_separator: Optional[str] = Field(None, description="Process reward data: the text between steps")
     max_completion_length: Optional[int] = None
     train_on_last_step_only: Optional[bool] = None
@@ -327,6 +350,24 @@ class DatasetConfig(_Base):
         if isinstance(v, str) and v.endswith('.default'):
             v = v.removesuffix('.default')  # `chat_template.default`
         return _TYPE_ALIASES.get(v, v) if isinstance(v, str) else v
+
+
+DATASET_UNSUPPORTED = {  # per dataset entry, refused when set
+    'logprobs_field': "knowledge-distillation data (`logprobs_field`)",
+    'temperature': "knowledge-distillation data (`temperature`)",
+    'text_column': "`pretraining_dataset` entries yet; use `type: completion` with `field`",
+    'skip': "skipping into a pre-training stream yet",
+    **dict.fromkeys(
+        ['length', 'sequence_length', 'min_input_id', 'max_input_id', 'seed'], "synthetic data (`path: synthetic`)"
+    ),
+}
+DATASET_IGNORED = {  # per dataset entry, accepted with a note
+    'preprocess_shards': "ftkit tokenizes in one pass with `dataset_num_proc` processes, memory-mapped",
+    'conversation': "Axolotl 0.19 reads it nowhere either (the fastchat conversation styles were removed)",
+    'input_format': "Axolotl 0.19 reads it nowhere either",
+    'field_human': "Axolotl 0.19 reads it nowhere either; map roles with `message_property_mappings` and `roles`",
+    'field_model': "Axolotl 0.19 reads it nowhere either; map roles with `message_property_mappings` and `roles`",
+}
 
 
 class SpecialTokens(_Base):
@@ -344,7 +385,6 @@ class TrlConfig(_Base):
 
     beta: Optional[float] = Field(None, description="Same as `rl_beta`")
     max_completion_length: Optional[int] = Field(None, description="GRPO: longest generated completion, in tokens")
-    max_prompt_length: Optional[int] = None
     use_vllm: bool = Field(False, description="GRPO: generate with vLLM (the `vllm` extra) instead of transformers")
     vllm_mode: Optional[Literal['server', 'colocate']] = None
     vllm_server_host: Optional[str] = '0.0.0.0'
@@ -377,6 +417,36 @@ class TrlConfig(_Base):
     use_liger_loss: Optional[bool] = None
     loss_type: Optional[str] = None
     mask_truncated_completions: bool = False
+
+
+class LrGroup(_Base):
+    "One entry of `lr_groups:`: modules whose parameters get their own learning rate."
+
+    name: str
+    modules: list[str] = Field(description="Substrings of the parameter names in this group")
+    lr: float
+
+
+class DynamicCheckpoint(_Base):
+    "`dynamic_checkpoint:`: save a checkpoint when a trigger file appears (`touch output_dir/axolotl_checkpoint.save`)."
+
+    enabled: bool = False
+    check_interval: int = Field(10, description="Look for the file every N steps")
+    trigger_file_path: Optional[str] = Field(
+        None, description="The file name to look for in output_dir (default `axolotl_checkpoint.save`)"
+    )
+
+
+TRL_UNSUPPORTED = dict(  # `trl:` keys of Axolotl's asynchronous/streaming GRPO; refused unless at Axolotl's default
+    entropy_coef=None, use_adaptive_entropy=None, entropy_target=None, entropy_coef_delta=None, entropy_coef_min=None,
+    entropy_coef_max=None, vllm_importance_sampling_clip_min=None, vllm_importance_sampling_clip_max=None,
+    log_multimodal=None, vllm_enable_sleep_mode=None, rollout_func=None, multi_objective_aggregation=None,
+    use_data_producer=False, async_prefetch=False, prefetch_depth=None, vllm_sync_interval=None,
+    streaming_partial_batch=None, streaming_min_groups=None, vllm_importance_sampling_correction=None,
+    vllm_importance_sampling_mode=None, vllm_importance_sampling_cap=None, off_policy_mask_threshold=None,
+    use_bias_correction_kl=None, reward_num_workers=1, replay_buffer_size=0, replay_recompute_logps=True,
+    reroll_start_fraction=1.0, reroll_max_groups=1, skip_zero_advantage_batches=True, vllm_lora_sync=False,
+)
 
 
 class FsdpConfig(_Base):
@@ -429,6 +499,18 @@ class Config(_Base):
         False, description="Load the base model in 4-bit NF4 (bitsandbytes, CUDA); use with `adapter: qlora`"
     )
     bnb_config_kwargs: Optional[dict] = Field(None, description="Extra `BitsAndBytesConfig` arguments")
+    cls_model_config: Optional[str] = Field(None, description="Config class to read the model config with (e.g. `LlamaConfig`)")
+    overrides_of_model_kwargs: Optional[dict] = Field(
+        None, alias='model_kwargs', description="Extra `from_pretrained` arguments of the base model"
+    )
+    device_map: Optional[Union[str, dict]] = Field(None, description="`from_pretrained` device map (one process only)")
+    max_memory: Optional[dict] = Field(None, description="Most memory per device for `device_map` (e.g. `{0: 20GiB}`)")
+    gpu_memory_limit: Optional[Union[int, str]] = Field(
+        None, description="Most memory per GPU when loading (an int is GiB), as `max_memory` for every GPU"
+    )
+    trainer_cls: Optional[str] = Field(
+        None, description="`module.Class`: your own 🤗 Trainer subclass, imported from the config's folder"
+    )
     # ---- adapter
     adapter: Optional[Literal['lora', 'qlora']] = Field(
         None, description="`lora`, `qlora`, or absent for full fine-tuning"
@@ -454,6 +536,26 @@ class Config(_Base):
     peft_use_dora: Optional[bool] = Field(None, description="Weight-decomposed LoRA (DoRA)")
     peft_use_rslora: Optional[bool] = Field(None, description="Rank-stabilised LoRA (scale = alpha / sqrt(r))")
     peft_layers_to_transform: Optional[list[int]] = Field(None, description="Only adapt these layer indices")
+    peft_layers_pattern: Optional[list[str]] = Field(None, description="Name of the layer list for `peft_layers_to_transform`")
+    peft_init_lora_weights: Optional[Union[bool, str]] = Field(
+        None, description="LoRA initialisation: true (default), `gaussian`, `pissa`, `pissa_niter_N`, `olora`, `orthogonal`, false"
+    )
+    lora_rank_pattern: Optional[dict[str, int]] = Field(None, description="Per-module ranks: `{regex: r}`")
+    lora_alpha_pattern: Optional[dict[str, int]] = Field(None, description="Per-module alphas: `{regex: alpha}`")
+    peft_layer_replication: Optional[list[tuple[int, int]]] = Field(
+        None, description="Build a deeper model by repeating layer ranges, each copy with its own adapter"
+    )
+    peft_trainable_token_indices: Optional[Union[list[int], dict[str, list[int]]]] = Field(
+        None, description="Train only these rows of the embeddings (cheaper than `embed_tokens` in modules_to_save)"
+    )
+    peft_ensure_weight_tying: Optional[bool] = Field(None, description="Keep tied embeddings tied in the adapter")
+    peft_autocast_adapter_dtype: Optional[bool] = Field(None, description="Keep the adapter in fp32 (peft's default)")
+    loraplus_lr_ratio: Optional[float] = Field(None, description="LoRA+: learning rate of B = ratio x that of A (try 16)")
+    loraplus_lr_embedding: Optional[float] = Field(1e-6, description="LoRA+: learning rate of adapted embeddings")
+    merge_lora: Optional[bool] = Field(None, description="Merge the adapter into output_dir/merged after training")
+    unfrozen_parameters: Optional[list[str]] = Field(
+        None, description="Full fine-tuning of only the parameters whose names match these regexes"
+    )
     # ---- data
     datasets: list[DatasetConfig] = Field(description="The training data")
     test_datasets: Optional[list[DatasetConfig]] = Field(
@@ -487,6 +589,29 @@ class Config(_Base):
     tokens: Optional[list[str]] = Field(None, description="New tokens to add to the vocabulary")
     added_tokens_overrides: Optional[dict[int, str]] = None
     shrink_embeddings: Optional[bool] = Field(None, description="Shrink the embedding matrix to the tokenizer's size")
+    mean_resizing_embeddings: Optional[bool] = Field(
+        False, description="Start new token embeddings at the mean of the others (transformers' mean resizing)"
+    )
+    fix_untrained_tokens: Optional[Union[int, list[int]]] = Field(
+        None, description="Token ids whose embeddings are reset to the mean of the others before training"
+    )
+    chat_template_kwargs: Optional[dict] = Field(
+        None, description="Extra variables for the chat template, e.g. `{enable_thinking: false}`"
+    )
+    default_system_message: Optional[str] = Field(
+        None, description="System message for conversations that have none (as Axolotl: chatml templates)"
+    )
+    eval_sequence_len: Optional[int] = Field(None, description="Longest evaluation sample (default `sequence_len`)")
+    dataset_shard_num: Optional[int] = Field(None, description="Split the merged data into this many shards...")
+    dataset_shard_idx: Optional[int] = Field(None, description="...and train on this one")
+    shuffle_before_merging_datasets: Optional[bool] = Field(
+        False, description="Shuffle each dataset before they are concatenated"
+    )
+    num_dataset_shards_to_save: Optional[int] = Field(None, description="Files the prepared dataset is saved as")
+    pad_to_multiple_of: Optional[int] = Field(None, description="Pad each batch to a multiple of this many tokens")
+    batch_flattening: Optional[Union[bool, Literal['auto']]] = Field(
+        None, description="Without sample_packing: concatenate each micro-batch padding-free (no padding computed)"
+    )
     # ---- training
     micro_batch_size: int = Field(1, description="Samples per device per forward pass")
     gradient_accumulation_steps: int = Field(1, description="Micro-batches per optimizer step")
@@ -545,6 +670,42 @@ class Config(_Base):
     loss_watchdog_threshold: Optional[float] = Field(None, description="Stop when the loss exceeds this")
     loss_watchdog_patience: Optional[int] = None
     seed: int = 42
+    load_best_model_at_end: Optional[bool] = Field(
+        False, description="After training, load the checkpoint with the best `metric_for_best_model`"
+    )
+    metric_for_best_model: Optional[str] = None
+    greater_is_better: Optional[bool] = None
+    auto_find_batch_size: Optional[bool] = Field(None, description="Halve the micro-batch on out-of-memory and retry")
+    dataloader_num_workers: Optional[int] = None
+    dataloader_pin_memory: Optional[bool] = None
+    dataloader_prefetch_factor: Optional[int] = None
+    dataloader_drop_last: Optional[bool] = None
+    torch_compile_backend: Optional[str] = None
+    torch_compile_mode: Optional[Literal['default', 'reduce-overhead', 'max-autotune']] = None
+    torch_compile_options: Optional[dict] = Field(None, description="`torch._inductor.config` flags set before compiling")
+    torch_empty_cache_steps: Optional[int] = Field(None, description="Empty the CUDA cache every N steps")
+    save_first_step: Optional[bool] = Field(None, description="Save a checkpoint after the first step (checks saving early)")
+    gc_collect_steps: Optional[int] = Field(None, description="Run Python's garbage collector every N steps")
+    embedding_lr: Optional[float] = Field(None, description="Learning rate of the embeddings (full fine-tuning)")
+    embedding_lr_scale: Optional[float] = Field(None, description="...or the base rate times this")
+    lr_groups: Optional[list[LrGroup]] = Field(None, description="Own learning rates for named groups of modules")
+    generate_samples: Optional[bool] = Field(False, description="Print sample generations while training")
+    num_generation_samples: Optional[int] = 3
+    generation_max_new_tokens: Optional[int] = 50
+    generation_temperature: Optional[float] = 0.7
+    generation_top_p: Optional[float] = None
+    generation_top_k: Optional[int] = None
+    generation_do_sample: Optional[bool] = True
+    generation_prompt_ratio: Optional[float] = 0.5
+    profiler_steps: Optional[int] = Field(None, description="Profile the first N steps into output_dir")
+    profiler_steps_start: Optional[int] = 0
+    dynamic_checkpoint: Optional[DynamicCheckpoint] = None
+    gradio_title: Optional[str] = None
+    gradio_share: Optional[bool] = None
+    gradio_server_name: Optional[str] = None
+    gradio_server_port: Optional[int] = None
+    gradio_max_new_tokens: Optional[int] = None
+    gradio_temperature: Optional[float] = None
     # ---- distributed
     fsdp: Optional[Union[list[str], str]] = Field(None, description="Legacy FSDP switch (`[full_shard, auto_wrap]`)")
     fsdp_version: Optional[int] = None
@@ -594,6 +755,8 @@ class Config(_Base):
     swanlab_log_model: Optional[bool] = None
     swanlab_web_host: Optional[str] = None
     swanlab_api_host: Optional[str] = None
+    swanlab_lark_webhook_url: Optional[str] = None
+    swanlab_lark_secret: Optional[str] = None
     use_tensorboard: Optional[bool] = Field(None, description="Write TensorBoard logs under output_dir/runs")
     hub_model_id: Optional[str] = Field(None, description="Push the run to this Hub repo (private), as it trains")
     hub_strategy: Optional[Literal['end', 'every_save', 'checkpoint', 'all_checkpoints']] = None
@@ -631,7 +794,11 @@ class Config(_Base):
     cpo_alpha: Optional[float] = Field(None, description="SimPO/CPO: weight of the NLL (behaviour cloning) term")
     kto_desirable_weight: Optional[float] = None
     kto_undesirable_weight: Optional[float] = None
-    strict: bool = Field(False, description="Unknown keys are errors instead of warnings")
+    max_prompt_len: Optional[int] = Field(None, description="Preference data: the longest prompt, in tokens")
+    vllm: Optional[dict] = Field(None, description="GRPO with vLLM: its server or colocated engine settings")
+    strict: Optional[bool] = Field(
+        None, description="`false`: unknown keys are warnings instead of errors (they are errors otherwise)"
+    )
 
     @field_validator('lora_target_modules', mode='before')
     @classmethod
@@ -658,61 +825,92 @@ class Config(_Base):
         return Path(self.output_dir)
 
 # %% ../nbs/04_config.ipynb #e65c5891
-UNSUPPORTED = {
-    'processor_type': "vision / multimodal models (`processor_type`)",
-    'gptq': "GPTQ-quantized base models",
-    'relora': "ReLoRA",
-    'relora_steps': "ReLoRA",
-    'qat': "quantization-aware training (`qat`)",
-    'fp8': "FP8 training",
+UNSUPPORTED = {  # refused when set: `key: what it is` ("ftkit does not support <what>"), then what to do instead
+    'gptq': "GPTQ-quantized base models; load an unquantized base, or use `adapter: qlora` (bitsandbytes)",
+    'relora': "ReLoRA; train one LoRA, or several runs with `lora_model_dir`",
+    'relora_steps': "ReLoRA; train one LoRA, or several runs with `lora_model_dir`",
+    'qat': "quantization-aware training (`qat`); train in bf16 and quantize after merging",
+    'quantization': "post-training quantization (`quantization`); quantize `output_dir/merged` with your tool",
+    'fp8': "FP8 training; use bf16",
+    'fp8_config': "FP8 training; use bf16",
     'diffusion': "diffusion language-model training",
     'ebft': "EBFT training",
     'llmcompressor': "llmcompressor sparse fine-tuning",
-    'use_ray': "Ray Train launching",
-    'pretraining_dataset': "streaming pre-training datasets",
-    'streaming': "streaming datasets",
-    'unfrozen_parameters': "partial freezing of a full fine-tune (`unfrozen_parameters`)",
-    'tokenizer_use_mistral_common': "mistral-common tokenizers",
-    'tiled_mlp': "tiled MLP",
-    'model_quantization_config': "quantized checkpoints other than bitsandbytes",
+    'use_ray': "Ray Train launching; use `ftkit train` (accelerate) on each node",
+    'pretraining_dataset': "streaming pre-training datasets yet; tokenize the corpus as a `completion` dataset",
+    'streaming': "streaming datasets yet; drop `streaming` (the data is memory-mapped from disk)",
+    'preprocess_iterable': "iterable (streamed) preprocessing yet",
+    'pretraining_sample_concatenation': "streaming pre-training datasets yet",
+    'tokenizer_use_mistral_common': "mistral-common tokenizers yet; use the model's Hugging Face tokenizer",
+    'tiled_mlp': "tiled MLP; lower `sequence_len` or use `gradient_checkpointing: true`",
+    'model_quantization_config': "quantized checkpoints other than bitsandbytes; use `load_in_4bit` / `load_in_8bit`",
+    'model_quantization_config_kwargs': "quantized checkpoints other than bitsandbytes",
     'quantize_moe_experts': "quantized MoE experts",
     'llama4_linearized_experts': "linearized Llama 4 experts",
     'reinit_weights': "re-initialising the weights",
-    'jagged_restart_steps': "jagged-restart LR schedules",
-    'cosine_constant_lr_ratio': "constant-tail cosine LR schedules",
-    'peft': "LoftQ / custom peft initialisation (`peft:`)",
-    'context_parallel_size': "context parallelism (`context_parallel_size` > 1)",
-    'tensor_parallel_size': "tensor parallelism (`tensor_parallel_size` > 1)",
+    'jagged_restart_steps': "jagged-restart LR schedules; use `lr_scheduler: cosine_with_restarts`",
+    'cosine_constant_lr_ratio': "constant-tail cosine LR schedules; use `cosine_min_lr_ratio`",
+    'lr_quadratic_warmup': "quadratic warm-up; the warm-up is linear",
+    'context_parallel_size': "context parallelism (`context_parallel_size` > 1); use FSDP with a shorter `sequence_len`",
+    'tensor_parallel_size': "tensor parallelism (`tensor_parallel_size` > 1); use FSDP or DeepSpeed ZeRO-3",
     'expert_parallel_size': "expert parallelism (`expert_parallel_size` > 1)",
+    'use_pose': "PoSE context extension",
+    'lisa_n_layers': "LISA layer sampling; use LoRA, or `unfrozen_parameters` for a fixed subset of layers",
+    'scaling_softmax': "scaled-softmax (SSMax) attention",
+    'use_eaft': "the entropy-aware focal loss (EAFT)",
+    'use_otel_metrics': "OpenTelemetry metrics; use `use_mlflow`, `wandb_project` or metrics.jsonl",
+    'selective_checkpointing': "selective activation checkpointing; use `gradient_checkpointing: true` (whole layers)",
+    'dpo_generate_during_eval': "`dpo_generate_during_eval` (TRL removed it), as Axolotl",
+    'dpo_norm_loss': "`dpo_norm_loss` (TRL removed it), as Axolotl",
+    'dpo_use_logits_to_keep': "`dpo_use_logits_to_keep` (TRL removed it), as Axolotl",
+    'processor_type': "vision / multimodal models (`processor_type`) yet",
+    'qlora_sharded_model_loading': "sharded QLoRA loading for FSDP yet; use `adapter: qlora` on one GPU",
+    'activation_offloading': "offloading activations to CPU memory yet; use `gradient_checkpointing: true`",
+    'freeze_mm_modules': "multimodal models yet",
+    'role_boundaries': "multimodal models yet",
+    # switches of Axolotl plugins (their other keys are accepted with a note below)
+    'dense_mixer': "DenseMixer MoE training",
+    'grokfast_alpha': "Grokfast gradient filtering",
+    'use_mora': "MoRA adapters; use `adapter: lora`",
+    'mora': "MoRA adapters; use `adapter: lora`",
+    'nemo_gym_enabled': "NeMo Gym environments",
+    'spectrum_top_fraction': "Spectrum layer selection; list the layers with `unfrozen_parameters`",
+    'kd_trainer': "knowledge distillation",
+    'lm_eval_tasks': "lm-eval after training; run `lm_eval` on output_dir/merged",
+    'hatchery': "remote training backends (Hatchery/Tinker)",
+    'liger_use_token_scaling': "liger's token-scaled loss",
+    'peft': "LoftQ initialisation (`peft.loftq_config`); use `peft_init_lora_weights: pissa` or `olora`",
 }
 _GT1 = ('context_parallel_size', 'tensor_parallel_size', 'expert_parallel_size')
-IGNORED = dict.fromkeys(
-    [
-        'lora_mlp_kernel',
-        'lora_qkv_kernel',
-        'lora_o_kernel',
-        'use_kernels',
-        'flash_attn_rms_norm',
-        'flash_attn_fuse_mlp',
-        'flash_attn_cross_entropy',
-        'flash_optimum',
-        'cut_cross_entropy',
-        'use_scattermoe',
-        'use_sonicmoe',
-        'experts_implementation',
-        'use_dsv4_kernels',
-        'dsv4_fp4_grouped_mode',
-        'use_onebitllms',
-        'flex_attn_compile_kwargs',
-        'torchdistx_path',
-        'experimental_skip_move_to_device',
-        'low_cpu_mem_usage',
-        'resize_token_embeddings_to_32x',
-        'activation_offloading',
-        'streaming_multipack_buffer_size',
-        'pretrain_multipack_attn',
-    ],
-    "a kernel or memory option of Axolotl's; ftkit picks its own kernels",
+_KERNELS = "a kernel or memory setting of Axolotl's; ftkit picks its own kernels (fused cross-entropy, varlen attention)"
+IGNORED = {}  # accepted, with one note saying why they change nothing here
+IGNORED.update(
+    dict.fromkeys(
+        [
+            'lora_mlp_kernel', 'lora_qkv_kernel', 'lora_o_kernel', 'lora_embedding_kernel', 'use_kernels',
+            'flash_attn_rms_norm', 'flash_attn_fuse_mlp', 'flash_attn_cross_entropy', 'flash_optimum',
+            'cut_cross_entropy', 'chunked_cross_entropy', 'chunked_cross_entropy_num_chunks', 'use_scattermoe',
+            'use_sonicmoe', 'experts_implementation', 'use_dsv4_kernels', 'dsv4_fp4_grouped_mode', 'use_onebitllms',
+            'flex_attn_compile_kwargs', 'torchdistx_path', 'experimental_skip_move_to_device', 'low_cpu_mem_usage',
+            'resize_token_embeddings_to_32x', 'streaming_multipack_buffer_size', 'pretrain_multipack_attn',
+            'pretrain_multipack_buffer_size', 'fused_attn_kernel', 'sdpa_varlen', 'large_head_attention',
+            'flash_attn_d512', 'gemma4_hybrid_attn_impl', 'fp32_norms', 'fp32_norm_classes', 'layer_offloading',
+            'ple_cpu_offload', 'deepcompile', 'lora_on_cpu', 'embeddings_skip_upcast',
+            'fp8_enable_fsdp_float8_all_gather', 'nvfp4_merge_aware', 'nvfp4_merge_aware_start_step',
+            'liger_rms_norm_gated', 'liger_kernel_impl', 'dsv4_bf16_all', 'dsv4_fp8_lora_kernel',
+            'dsv4_fp8_nonexpert_mode', 'dsv4_shared_mlp_lora_kernel', 'expert_backend', 'gemma4_fp8_nonexpert',
+            'gemma4_nf4_nonexpert', 'moe_bnb_fast', 'moe_dequant_chunk_size', 'moe_grouped_backend',
+            'nonexpert_quantization', 'use_glm_dsa_kernels',
+        ],
+        _KERNELS,
+    )
+)
+IGNORED.update(
+    dict.fromkeys(
+        ['multipack_real_batches', 'sample_packing_bin_size', 'sample_packing_group_size', 'sample_packing_eff_est',
+         'sample_packing_mp_start_method', 'max_packed_sequence_len'],
+        "a setting of Axolotl's packer; ftkit packs all rows at once (first-fit decreasing) with nothing to tune",
+    )
 )
 IGNORED.update(
     dict.fromkeys(
@@ -722,59 +920,72 @@ IGNORED.update(
 )
 IGNORED.update(
     dict.fromkeys(
-        [
-            'eval_table_size',
-            'eval_max_new_tokens',
-            'do_causal_lm_eval',
-            'eval_causal_lm_metrics',
-            'do_bench_eval',
-            'bench_dataset',
-        ],
+        ['eval_table_size', 'eval_max_new_tokens', 'do_causal_lm_eval', 'eval_causal_lm_metrics', 'do_bench_eval',
+         'bench_dataset', 'bench_split'],
         "generation-based evaluation is not run; eval loss is",
     )
 )
 IGNORED.update(
     dict.fromkeys(
-        [
-            'debug',
-            'local_rank',
-            'save_first_step',
-            'remove_unused_columns',
-            'skip_prepare_dataset',
-            'device_map',
-            'max_memory',
-            'dp_shard_size',
-            'dp_replicate_size',
-            'accelerator_config',
-            'ddp',
-            'full_finetune',
-            'base_model_ignore_patterns',
-            'max_packed_sequence_len',
-            'save_safetensors',
-            'test_value',
-            'is_llama_derived_model',
-            'is_mistral_derived_model',
-            'is_qwen_derived_model',
-            'embeddings_skip_upcast',
-            'ray_num_workers',
-            'fp8_enable_fsdp_float8_all_gather',
-            'nvfp4_merge_aware',
-            'relora_prune_ratio',
-            'relora_cpu_offload',
-            'jagged_restart_warmup_steps',
-            'jagged_restart_anneal_steps',
-            'eta_min',
-        ],
-        "not used by ftkit",
+        ['debug', 'local_rank', 'world_size', 'device', 'axolotl_config_path', 'is_preprocess', 'total_num_tokens',
+         'total_supervised_tokens', 'is_llama_derived_model', 'is_mistral_derived_model', 'is_qwen_derived_model',
+         'is_falcon_derived_model', 'test_value'],
+        "a value Axolotl sets for itself while it runs",
     )
 )
-PLUGINS_OK = {
-    'axolotl.integrations.liger.LigerPlugin': 'liger',
-    'axolotl.integrations.liger.plugin.LigerPlugin': 'liger',
-    'axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin': 'fused cross-entropy',
-    'axolotl.integrations.kernels.KernelsPlugin': 'kernels',
-    'axolotl.integrations.swanlab.SwanLabPlugin': 'tracking',
-    'axolotl.integrations.lm_eval.LMEvalPlugin': 'evaluation',
+IGNORED.update(
+    dict.fromkeys(
+        ['save_safetensors', 'tokenizer_save_jinja_files', 'merge_method', 'remove_unused_columns',
+         'fsdp_final_state_dict_type', 'skip_prepare_dataset',
+         'dataset_keep_in_memory', 'include_tkps', 'include_tokens_per_second', 'base_model_ignore_patterns', 'full_finetune', 'ddp',
+         'accelerator_config', 'dp_shard_size', 'dp_replicate_size'],
+        "what it sets is what ftkit always does (safetensors, merging shard by shard, memory-mapped and cached data, "
+        "tokens/s in metrics.jsonl, one process per GPU, the final weights gathered in full)",
+    )
+)
+IGNORED.update(
+    dict.fromkeys(
+        ['relora_prune_ratio', 'relora_cpu_offload', 'relora_prune_method', 'jagged_restart_warmup_steps',
+         'jagged_restart_anneal_steps', 'ray_num_workers', 'ray_run_name', 'resources_per_worker',
+         'otel_metrics_host', 'otel_metrics_port', 'adam_beta3', 'adam_epsilon2', 'dion_lr', 'dion_momentum',
+         'dion_rank_fraction', 'dion_rank_multiple_of', 'lr_div_factor', 'eaft_alpha', 'eaft_k', 'heads_k_stride',
+         'ring_attn_func', 'scaling_softmax_bias', 'scaling_softmax_factor', 'pose_max_context_len',
+         'pose_num_chunks', 'pose_split_on_token_ids', 'lisa_step_interval', 'lisa_layers_attribute',
+         'tiled_mlp_num_shards', 'tiled_mlp_use_original_mlp', 'qgalore_cos_threshold', 'qgalore_gamma_proj',
+         'qgalore_proj_bits', 'qgalore_proj_group_size', 'qgalore_proj_quant', 'qgalore_proj_type',
+         'qgalore_queue_size', 'qgalore_rank', 'qgalore_scale', 'qgalore_update_proj_gap', 'eta_min',
+         'image_size', 'image_resize_algorithm', 'processor_kwargs', 'expert_parallel_backend',
+         'expert_parallel_fallback_on_unsupported', 'expert_parallel_num_nvl_bytes', 'expert_parallel_num_rdma_bytes',
+         'expert_parallel_token_capacity', 'grokfast_lamb', 'kd_alpha', 'kd_beta', 'kd_ce_alpha', 'kd_normalize_topk',
+         'kd_online_server', 'kd_online_server_base_url', 'kd_online_timeout', 'kd_online_topk', 'kd_temperature',
+         'kd_temperature_min', 'lm_eval_batch_size', 'lm_eval_model', 'lm_eval_post_train', 'mora_type',
+         'nemo_gym_auto_clone', 'nemo_gym_auto_start', 'nemo_gym_config_paths', 'nemo_gym_datasets', 'nemo_gym_dir',
+         'nemo_gym_head_port', 'nemo_gym_max_turns', 'nemo_gym_model_name', 'nemo_gym_multi_turn',
+         'nemo_gym_run_timeout', 'nemo_gym_server_timeout', 'nemo_gym_verify_timeout', 'spectrum_model_name',
+         'swanlab_log_completions', 'swanlab_completion_log_interval', 'swanlab_completion_max_buffer'],
+        "a setting of a feature ftkit refuses (ReLoRA, Ray, OpenTelemetry, CAME/Dion/Q-GaLore optimizers, "
+        "one-cycle schedules, EAFT, context parallelism, SSMax, PoSE, LISA, tiled MLP, vision, and the plugins for "
+        "expert parallelism, Grokfast, distillation, lm-eval, MoRA, NeMo Gym, Spectrum, SwanLab's completion tables), "
+        "so it has nothing to set",
+    )
+)
+PLUGINS_OK = {  # Axolotl plugins and what ftkit does instead
+    'axolotl.integrations.liger.LigerPlugin': "liger kernels: applied from the `liger_*` keys",
+    'axolotl.integrations.liger.plugin.LigerPlugin': "liger kernels: applied from the `liger_*` keys",
+    'axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin': "ftkit uses liger's fused linear cross-entropy, which also never materialises the logits",
+    'axolotl.integrations.kernels.KernelsPlugin': _KERNELS,
+    'axolotl.integrations.swanlab.SwanLabPlugin': "SwanLab logging: on with `swanlab_project` / `use_swanlab`",
+}
+PLUGINS_REFUSED = {
+    'axolotl.integrations.lm_eval.LMEvalPlugin': "lm-eval runs after training; run `lm_eval` on output_dir/merged",
+    'axolotl.integrations.kd.KDPlugin': "knowledge distillation",
+    'axolotl.integrations.spectrum.SpectrumPlugin': "Spectrum layer selection; list the layers with `unfrozen_parameters`",
+    'axolotl.integrations.grokfast.GrokfastPlugin': "Grokfast gradient filtering",
+    'axolotl.integrations.llm_compressor.LLMCompressorPlugin': "llmcompressor sparse fine-tuning",
+}
+LEGACY_KEYS = {  # read under another name before validation (see `_normalize`)
+    'bfloat16', 'float16', 'float32', 'torch_dtype', 'flash_attention', 'sdp_attention', 'flex_attention',
+    'eager_attention', 'xformers_attention', 's2_attention', 'sage_attention', 'rope_scaling', 'gc_steps',
 }
 
 
@@ -872,6 +1083,7 @@ _RENAMED = dict(
     liger_swiglu='liger_glu_activation',
     type_of_model='model_type',
     dpo_beta='rl_beta',
+    gc_steps='gc_collect_steps',
 )
 
 
@@ -910,6 +1122,14 @@ def _normalize(data: dict, notes: list, pos: dict, problems_early: list):
         d.setdefault('bf16', True)
     if d.get('torch_dtype') in ('float16', 'fp16') or d.get('float16') is True:
         d.setdefault('fp16', True)
+    if d.get('torch_dtype') in ('float32', 'fp32') or d.get('float32') is True:
+        d.setdefault('bf16', False)
+        d.setdefault('fp16', False)
+    for k in ('torch_dtype', 'bfloat16', 'float16', 'float32'):
+        d.pop(k, None)  # read above as bf16 / fp16
+    if 'rope_scaling' in d:  # Axolotl moved it into the model config overrides
+        notes.append(f"{_line(pos, ('rope_scaling',))}`rope_scaling` is now set as `model_config: {{rope_scaling: ...}}`; read as such")
+        d['model_config'] = {'rope_scaling': d.pop('rope_scaling'), **(d.get('model_config') or {})}
     if isinstance(d.get('fsdp_config'), dict) and 'fsdp_version' in d['fsdp_config'] and 'fsdp_version' not in d:
         d['fsdp_version'] = d['fsdp_config']['fsdp_version']
     if isinstance(d.get('fsdp_config'), dict):
@@ -959,6 +1179,19 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
     if cfg.early_stopping_patience and not (has_eval and (cfg.eval_steps or cfg.evals_per_epoch)):
         problems.append(
             f"{L('early_stopping_patience')}`early_stopping_patience` needs evaluations: set `val_set_size` (or `test_datasets`) and `eval_steps` or `evals_per_epoch`"
+        )
+    if cfg.load_best_model_at_end and not (has_eval and (cfg.eval_steps or cfg.evals_per_epoch)):
+        problems.append(
+            f"{L('load_best_model_at_end')}`load_best_model_at_end` needs evaluations to pick the best checkpoint: "
+            "set `val_set_size` (or `test_datasets`) and `eval_steps` or `evals_per_epoch`"
+        )
+    if cfg.dataloader_prefetch_factor and not cfg.dataloader_num_workers:
+        problems.append(f"{L('dataloader_prefetch_factor')}`dataloader_prefetch_factor` needs `dataloader_num_workers` > 0")
+    init = str(cfg.peft_init_lora_weights).split('_')[0]
+    if init in LORA_INIT_FROM_DATA:
+        problems.append(
+            f"{L('peft_init_lora_weights')}`peft_init_lora_weights: {cfg.peft_init_lora_weights}`: ftkit does not support "
+            "initialisations computed from the training data or a quantizer; use true, gaussian, orthogonal, pissa or olora"
         )
     if cfg.test_datasets and cfg.val_set_size:
         problems.append(f"{L('val_set_size')}`val_set_size` and `test_datasets` cannot both be set; keep one")
@@ -1015,14 +1248,18 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
     if cfg.chat_template == 'jinja' and not cfg.chat_template_jinja:
         problems.append(f"{L('chat_template')}`chat_template: jinja` needs `chat_template_jinja`")
     for p in cfg.plugins or []:
-        if p not in PLUGINS_OK:
+        if p in PLUGINS_OK:
+            notes.append(f"{L('plugins')}plugin `{p.rsplit('.', 1)[-1]}`: {PLUGINS_OK[p]}")
+        elif p in PLUGINS_REFUSED:
+            problems.append(f"{L('plugins')}plugin `{p.rsplit('.', 1)[-1]}`: ftkit does not support {PLUGINS_REFUSED[p]}")
+        else:
             problems.append(f"{L('plugins')}plugin `{p}` is Axolotl-specific and not supported by ftkit")
     for key in ('datasets', 'test_datasets'):
         for i, ds in enumerate(getattr(cfg, key) or []):
             _check_dataset(ds, (key, i), pos, problems, preference_kind(cfg))
     for k, why in IGNORED.items():
         if _set(data.get(k)):
-            notes.append(f"{L(k)}`{k}`: ignored ({why})")
+            notes.append(f"{L(k)}`{k}`: no effect in ftkit ({why})")
 
 
 def _unsupported(data: dict, pos: dict) -> list:
@@ -1071,7 +1308,9 @@ def _check_dataset(ds: DatasetConfig, path, pos, problems, kind=None):
         return  # a user-defined prompt format, checked when the data is prepared
     if t is not None:
         base, _, style = t.partition(':')
-        if base not in DATASET_TYPES:
+        if t in LEGACY_TYPES or base in LEGACY_TYPES:
+            pass  # prepared by the legacy prompt strategies of the data module
+        elif base not in DATASET_TYPES:
             hint = (
                 " (Axolotl removed it: use `type: chat_template` with `field_messages: conversations` and `message_property_mappings: {role: from, content: value}`)"
                 if base == 'sharegpt'
@@ -1092,22 +1331,57 @@ def _check_dataset(ds: DatasetConfig, path, pos, problems, kind=None):
         )
 
 
+def _typos(data: dict, pos: dict) -> list:
+    "Unknown keys of a config that did not validate, so they are reported with its other problems."
+    answered = set(UNSUPPORTED) | set(IGNORED) | LEGACY_KEYS | set(_RENAMED) | {'fsdp_version'}
+    known = _known_keys(Config) | answered
+    out = [f"{_line(pos, (k,))}`{k}`: unknown key{_suggest(k, known)}" for k in data if k not in known]
+    known_ds = _known_keys(DatasetConfig) | set(DATASET_UNSUPPORTED) | set(DATASET_IGNORED)
+    for key in ('datasets', 'test_datasets'):
+        for i, d in enumerate(data.get(key) or []):
+            if isinstance(d, dict):
+                out += [
+                    f"{_line(pos, (key, i, k))}`{key}[{i}].{k}`: unknown key{_suggest(k, known_ds)}"
+                    for k in d
+                    if k not in known_ds
+                ]
+    return out
+
+
 def _check_unknown(cfg, pos, problems, notes):
-    known_top = _known_keys(Config) | set(UNSUPPORTED) | set(IGNORED) | {'fsdp_version'}
+    "Keys no schema knows are typos: errors (naming the likely key) unless `strict: false`; per-dataset answers too."
 
-    def chk(model, path, known):
-        for k in model.model_extra or {}:
-            if not path and k in set(UNSUPPORTED) | set(IGNORED):
+    def chk(model, path, known, skip=(), refused=None, noted=None):
+        for k, v in (model.model_extra or {}).items():
+            where = f"{_line(pos, path + (k,))}`{_fmt_path(path + (k,))}`"
+            if k in skip:
                 continue
-            msg = f"{_line(pos, path + (k,))}`{_fmt_path(path + (k,))}`: unknown key{_suggest(k, known)}"
-            (problems if cfg.strict else notes).append(msg + ("" if cfg.strict else "; ignored"))
+            if refused and k in refused:
+                if _set(v):
+                    problems.append(f"{where}: ftkit does not support {refused[k]}")
+            elif noted and k in noted:
+                notes.append(f"{where}: no effect in ftkit ({noted[k]})")
+            elif cfg.strict is False:
+                notes.append(f"{where}: unknown key{_suggest(k, known)}; ignored (`strict: false`)")
+            else:
+                problems.append(f"{where}: unknown key{_suggest(k, known)}")
 
-    chk(cfg, (), known_top)
+    answered = set(UNSUPPORTED) | set(IGNORED) | LEGACY_KEYS | set(_RENAMED) | {'fsdp_version'}
+    chk(cfg, (), _known_keys(Config) | answered, skip=answered)  # refusals and notes for these come from the rules
     for key in ('datasets', 'test_datasets'):
         for i, d in enumerate(getattr(cfg, key) or []):
-            chk(d, (key, i), _known_keys(DatasetConfig) | {'field_chosen', 'field_rejected'})
-    if cfg.fsdp_config is not None:
-        chk(cfg.fsdp_config, ('fsdp_config',), _known_keys(FsdpConfig))
+            known = _known_keys(DatasetConfig) | set(DATASET_UNSUPPORTED) | set(DATASET_IGNORED)
+            chk(d, (key, i), known, refused=DATASET_UNSUPPORTED, noted=DATASET_IGNORED)
+    if cfg.trl is not None:
+        chk(cfg.trl, ('trl',), _known_keys(TrlConfig) | set(TRL_UNSUPPORTED), skip=TRL_UNSUPPORTED)
+        for k, default in TRL_UNSUPPORTED.items():
+            if (cfg.trl.model_extra or {}).get(k, default) != default:
+                problems.append(f"{_line(pos, ('trl', k))}`trl.{k}`: ftkit does not support this GRPO option")
+    for key, model in dict(fsdp_config=FsdpConfig, special_tokens=SpecialTokens, dynamic_checkpoint=DynamicCheckpoint).items():
+        if getattr(cfg, key) is not None:
+            chk(getattr(cfg, key), (key,), _known_keys(model))
+    for i, g in enumerate(cfg.lr_groups or []):
+        chk(g, ('lr_groups', i), _known_keys(LrGroup))
 
 # %% ../nbs/04_config.ipynb #f0713dd6
 def load_config(
@@ -1156,7 +1430,10 @@ def load_config(
             if refused and loc == ['datasets'] and err['type'] == 'missing':
                 continue  # e.g. pretraining_dataset instead
             problems.append(f"{_line(pos, loc)}`{_fmt_path(loc) or 'config'}`: {_pyd_msg(err)}")
-        raise ConfigError(refused + list(dict.fromkeys(problems)), source) from None
+        typos = [] if data.get('strict') is False else _typos(data, pos)
+        meant = {t.split('did you mean `')[-1].split('`')[0] for t in typos if 'did you mean' in t}
+        problems = [p for p in problems if not any(p.endswith(f"`{k}`: required, but missing") for k in meant)]
+        raise ConfigError(refused + list(dict.fromkeys(problems)) + typos, source) from None
     problems += refused
     _check_unknown(cfg, pos, problems, notes)
     _check_rules(cfg, data, pos, problems, notes)

@@ -12,7 +12,7 @@ from .config import Config
 from .errors import FtkitError
 
 # %% auto #0
-__all__ = ['rank', 'world_size', 'strategy', 'layer_classes', 'fsdp_settings', 'deepspeed_file', 'trainer_settings',
+__all__ = ['rank', 'world_size', 'any_rank', 'strategy', 'layer_classes', 'fsdp_settings', 'deepspeed_file', 'trainer_settings',
            'ranks_in_sync']
 
 # %% ../nbs/09_distributed.ipynb #8e8fec71
@@ -24,6 +24,20 @@ def rank() -> int:
 def world_size() -> int:
     "The number of processes in the run (1 outside a distributed launch)."
     return int(os.environ.get('WORLD_SIZE', '1'))
+
+
+def any_rank(
+    flag: bool,  # This rank's answer
+    device=None,  # The device collectives run on (NCCL needs the GPU)
+) -> bool:
+    "True on every rank when `flag` is true on any of them (one all-reduce); `flag` outside a distributed run."
+    import torch, torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device if dist.get_backend() == 'nccl' else 'cpu')
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.item() > 0
 
 # %% ../nbs/09_distributed.ipynb #14f3f672
 def strategy(

@@ -9,7 +9,8 @@ from __future__ import annotations
 from .config import Config
 
 # %% auto #0
-__all__ = ['stop_ids', 'prompt_ids', 'generate_ids', 'generate', 'load_for_inference', 'stream_reply', 'serve_gradio']
+__all__ = ['stop_ids', 'use_stop_tokens', 'prompt_ids', 'generate_ids', 'generate', 'load_for_inference', 'stream_reply',
+           'gradio_settings', 'serve_gradio']
 
 # %% ../nbs/14_infer.ipynb #0ef39989
 def stop_ids(model, tok):
@@ -18,6 +19,22 @@ def stop_ids(model, tok):
     ids = [ids] if isinstance(ids, int) else list(ids or [])
     if tok.eos_token_id is not None and tok.eos_token_id not in ids:
         ids.append(tok.eos_token_id)
+    return ids
+
+
+def use_stop_tokens(
+    model,  # The model to generate with (its `generation_config` is updated)
+    tok,  # The tokenizer it was trained with
+    cfg: Config,  # The run's config (`eot_tokens`)
+) -> list:
+    "Make the run's `eot_tokens` stop generation too (as they do after merging); returns the stop ids."
+    ids = stop_ids(model, tok)
+    for t in cfg.eot_tokens or []:
+        i = tok.convert_tokens_to_ids(t)
+        if i is not None and i != tok.unk_token_id and i not in ids:
+            ids.append(i)
+    if model.generation_config is not None:
+        model.generation_config.eos_token_id = ids
     return ids
 
 
@@ -92,6 +109,7 @@ def load_for_inference(cfg: Config, lora_model_dir=None):
             hint="train first, or pass --lora-model-dir with the folder that holds adapter_config.json",
         )
     model.config.use_cache = True
+    use_stop_tokens(model, tok, cfg)
     return model.eval(), tok
 
 # %% ../nbs/14_infer.ipynb #f629a615
@@ -123,8 +141,21 @@ def stream_reply(model, tok, prompt, max_new_tokens: int = 256, on_text=None, **
     return text
 
 # %% ../nbs/14_infer.ipynb #800007c6
-def serve_gradio(model, tok, max_new_tokens: int = 256, check_only: bool = False, **launch_kw):
-    "A Gradio chat with `model` (streamed); `check_only` just verifies gradio is installed."
+def gradio_settings(
+    cfg: Config = None,  # The run's config (`gradio_*`), or None for the defaults
+    max_new_tokens: int = 256,  # Used when `gradio_max_new_tokens` is not set
+) -> tuple:
+    "`(title, generation keywords, launch keywords)` for the Gradio chat, from Axolotl's `gradio_*` keys."
+    get = lambda k, default=None: getattr(cfg, k, None) if cfg is not None and getattr(cfg, k, None) is not None else default
+    gen = dict(max_new_tokens=get('gradio_max_new_tokens', max_new_tokens))
+    if get('gradio_temperature'):
+        gen.update(do_sample=True, temperature=get('gradio_temperature'))
+    launch = dict(share=get('gradio_share'), server_name=get('gradio_server_name'), server_port=get('gradio_server_port'))
+    return get('gradio_title', 'ftkit chat'), gen, {k: v for k, v in launch.items() if v is not None}
+
+
+def serve_gradio(model, tok, max_new_tokens: int = 256, check_only: bool = False, cfg: Config = None, **launch_kw):
+    "A Gradio chat with `model` (streamed), titled and served as the config's `gradio_*` keys say; `check_only` just verifies gradio is installed."
     import importlib.util
     from ftkit.errors import FtkitError
 
@@ -136,13 +167,15 @@ def serve_gradio(model, tok, max_new_tokens: int = 256, check_only: bool = False
         return None
     import gradio as gr, queue, threading
 
+    title, gen, launch = gradio_settings(cfg, max_new_tokens)
+
     def respond(message, history):
         msgs = [dict(role=m['role'], content=m['content']) for m in history] + [dict(role='user', content=message)]
         q = queue.Queue()
 
         def run():
             try:
-                q.put(('done', stream_reply(model, tok, msgs, max_new_tokens, on_text=lambda s: q.put(('text', s)))))
+                q.put(('done', stream_reply(model, tok, msgs, on_text=lambda s: q.put(('text', s)), **gen)))
             except Exception as e:
                 q.put(('error', e))
 
@@ -155,4 +188,4 @@ def serve_gradio(model, tok, max_new_tokens: int = 256, check_only: bool = False
             if kind == 'done':
                 return
 
-    return gr.ChatInterface(respond, type='messages', title='ftkit chat').launch(**launch_kw)
+    return gr.ChatInterface(respond, type='messages', title=title).launch(**{**launch, **launch_kw})

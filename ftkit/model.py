@@ -8,12 +8,14 @@ Docs: https://ftkit.github.io/ftkit/model.html.md"""
 from __future__ import annotations
 import warnings
 from .errors import ModelError
-from .config import Config
+from .config import Config, LORA_INIT_FROM_DATA
 from .tiny import resolve_model
 
 # %% auto #0
-__all__ = ['resolve_dtype', 'resolve_attn', 'quantization_config', 'load_model', 'liger_settings', 'apply_liger',
-           'fit_embeddings', 'linear_names', 'lora_config', 'add_lora', 'param_summary']
+__all__ = ['CONVERTED_INIT', 'resolve_dtype', 'resolve_attn', 'quantization_config', 'transformers_class', 'model_config',
+           'placement', 'load_model', 'liger_settings', 'apply_liger', 'fit_embeddings', 'fix_untrained_tokens',
+           'freeze_except', 'linear_names', 'lora_init', 'lora_config', 'add_lora', 'initial_adapter_dir',
+           'keep_initial_adapter', 'save_adapter', 'param_summary']
 
 # %% ../nbs/08_model.ipynb #6a226457
 def resolve_dtype(cfg: Config):
@@ -85,10 +87,58 @@ def quantization_config(cfg: Config):
     return BitsAndBytesConfig(**{**kw, **(cfg.bnb_config_kwargs or {})})
 
 
+def transformers_class(
+    name: str,  # A class name of transformers, e.g. `LlamaForCausalLM`
+    key: str,  # The config key that named it (for the message)
+    default,  # The class to use when `name` is empty
+):
+    "The transformers class `name` (as `model_type` / `cls_model_config` name it), or a one-line error."
+    import transformers
+
+    if not name:
+        return default
+    cls = getattr(transformers, name, None)
+    if cls is None:
+        raise ModelError(f"{key}: `{name}` is not a class of transformers", hint=f"use {default.__name__} or remove {key}")
+    return cls
+
+
+def model_config(cfg: Config):
+    "The base model's config, read with `cls_model_config` when given and changed by `model_config:` overrides."
+    from transformers import AutoConfig
+
+    cls = transformers_class(cfg.cls_model_config, 'cls_model_config', AutoConfig)
+    mc = cls.from_pretrained(
+        resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code
+    )
+    for k, v in (cfg.overrides_of_model_config or {}).items():
+        setattr(mc, k, v)
+    return mc
+
+
+def placement(cfg: Config, q=None) -> dict:
+    "`from_pretrained` placement: quantized weights on this GPU; `device_map` / `max_memory` / `gpu_memory_limit` as given."
+    import torch
+
+    kw = {}
+    if q is not None:
+        kw['device_map'] = {'': torch.cuda.current_device()}
+    if cfg.device_map is not None:
+        kw['device_map'] = cfg.device_map
+    limit = cfg.gpu_memory_limit
+    if limit:  # Axolotl: the same limit on every GPU, the rest on the CPU
+        per_gpu = f"{limit}GiB" if isinstance(limit, int) else limit
+        kw['max_memory'] = {i: per_gpu for i in range(torch.cuda.device_count())} | {'cpu': '256GiB'}
+    elif cfg.max_memory:
+        kw['max_memory'] = cfg.max_memory
+    if 'max_memory' in kw:
+        kw.setdefault('device_map', 'auto')
+    return kw
+
+
 def load_model(cfg: Config, tok=None, adapter: bool = True):
     "The base model of `cfg` (quantized when asked), embeddings sized for `tok`, with the LoRA adapter when `adapter` is set."
-    import torch
-    from transformers import AutoModelForCausalLM, AutoConfig
+    from transformers import AutoModelForCausalLM
 
     name = resolve_model(cfg.base_model)
     q = quantization_config(cfg)
@@ -97,18 +147,15 @@ def load_model(cfg: Config, tok=None, adapter: bool = True):
         attn_implementation=resolve_attn(cfg),
         trust_remote_code=cfg.trust_remote_code,
         revision=cfg.revision_of_model,
+        **placement(cfg, q),
     )
     if q is not None:
-        kw.update(quantization_config=q, device_map={'': torch.cuda.current_device()})
+        kw['quantization_config'] = q
+    loader = transformers_class(cfg.model_type, 'model_type', AutoModelForCausalLM)
     try:
-        if cfg.overrides_of_model_config or cfg.base_model_config:
-            mc = AutoConfig.from_pretrained(
-                resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code
-            )
-            for k, v in (cfg.overrides_of_model_config or {}).items():
-                setattr(mc, k, v)
-            kw['config'] = mc
-        model = AutoModelForCausalLM.from_pretrained(name, **kw)
+        if cfg.overrides_of_model_config or cfg.base_model_config or cfg.cls_model_config:
+            kw['config'] = model_config(cfg)
+        model = loader.from_pretrained(name, **{**kw, **(cfg.overrides_of_model_kwargs or {})})
     except OSError as e:
         raise ModelError(
             f"cannot load the model `{cfg.base_model}`: {str(e).splitlines()[0]}",
@@ -116,6 +163,8 @@ def load_model(cfg: Config, tok=None, adapter: bool = True):
         ) from None
     if tok is not None:
         fit_embeddings(model, tok, cfg)
+    if cfg.fix_untrained_tokens:
+        fix_untrained_tokens(model, cfg.fix_untrained_tokens)
     apply_liger(model, cfg)
     model.config.use_cache = False  # packed rows must never take the cache path (it cross-attends documents)
     if q is not None:
@@ -128,6 +177,8 @@ def load_model(cfg: Config, tok=None, adapter: bool = True):
         )
     if cfg.adapter and adapter:
         model = add_lora(model, cfg)
+    if cfg.unfrozen_parameters:
+        freeze_except(model, cfg.unfrozen_parameters)
     return model
 
 
@@ -175,7 +226,7 @@ def fit_embeddings(model, tok, cfg: Config):
     rows = model.get_input_embeddings().weight.shape[0]
     if len(tok) > rows or (cfg.shrink_embeddings and len(tok) < rows):
         new = [t for t in tok.get_added_vocab() if tok.convert_tokens_to_ids(t) >= rows and t != tok.pad_token]
-        if new and cfg.adapter:
+        if new and cfg.adapter and not cfg.peft_trainable_token_indices:
             names = {n.split('.')[-1] for n, _ in model.named_modules()}
             emb = [n for n in ('embed_tokens', 'lm_head', 'wte', 'embed_out') if n in names]
             if not set(emb) <= set(cfg.lora_modules_to_save or []):
@@ -184,8 +235,92 @@ def fit_embeddings(model, tok, cfg: Config):
                     "and a LoRA adapter alone cannot learn them",
                     hint=f"set `lora_modules_to_save: {emb}` so their embeddings are trained too",
                 )
-        model.resize_token_embeddings(len(tok))
+        # new rows: random, or the mean of the others with `mean_resizing_embeddings` (Axolotl's default is off)
+        model.resize_token_embeddings(len(tok), mean_resizing=bool(cfg.mean_resizing_embeddings))
     return model
+
+
+def fix_untrained_tokens(
+    model,  # The base model, embeddings already sized
+    which,  # Token ids to fix, or true to find the untrained rows (all but zero in both embeddings)
+    eps: float = 1e-16,  # A row whose largest magnitude is at most this is untrained
+) -> list:
+    """Set the embedding (and output) rows of untrained tokens to the mean of the trained rows, so that a token the
+    base model never saw does not start from zeros (or noise). Returns the ids fixed."""
+    import torch
+
+    emb, out = model.get_input_embeddings().weight, model.get_output_embeddings()
+    out = None if out is None or out.weight is emb else out.weight
+    with torch.no_grad():
+        if isinstance(which, list):
+            ids = sorted(set(which))
+        else:
+            dead = emb.abs().amax(dim=1) <= eps
+            if out is not None:
+                dead &= out.abs().amax(dim=1) <= eps
+            ids = dead.nonzero().flatten().tolist()
+        if not ids:
+            return []
+        keep = torch.ones(emb.shape[0], dtype=torch.bool, device=emb.device)
+        keep[ids] = False
+        for w in [emb] + ([out] if out is not None else []):
+            w[ids] = w[keep].float().mean(dim=0).to(w.dtype)
+    return ids
+
+
+def _name_pattern(pattern: str):
+    "Axolotl's parameter pattern: a regex matched at the start of the name, dots literal, an optional `[start:end]` row range."
+    import re
+
+    m = re.match(r"^(.+)\[([0-9]*)(?::([0-9]*))?\]$", pattern)
+    rows = None
+    if m:
+        pattern, start, end = m.groups()
+        rows = (int(start), int(start) + 1) if end is None and start.isdecimal() else (int(start or 0), int(end) if end else None)
+    return re.compile(re.sub(r"\.(?!\+)", "\\.", pattern)), rows
+
+
+def freeze_except(
+    model,  # The model (with its adapter, when there is one)
+    patterns: list,  # `unfrozen_parameters`: the parameters that stay trainable
+) -> list:
+    """Freeze every parameter whose name no pattern matches; with a row range (`...weight$[:32000]`) only those rows
+    are trained (the gradient of the other rows is zeroed). Returns the names left trainable."""
+    compiled = [_name_pattern(p) for p in patterns]
+    trainable = []
+    for name, param in model.named_parameters():
+        hits = [rows for regex, rows in compiled if regex.match(name)]
+        param.requires_grad = bool(hits)
+        if not hits:
+            continue
+        trainable.append(name)
+        ranges = [r for r in hits if r is not None]
+        if ranges:  # as Axolotl: the ranges given decide, even when another pattern names the whole parameter
+            n = param.shape[0]
+            keep = sorted((a, n if b is None else b) for a, b in ranges)
+            frozen, at = [], 0
+            for a, b in keep:
+                if a > at:
+                    frozen.append((at, a))
+                at = max(at, b)
+            if at < n:
+                frozen.append((at, n))
+
+            def zero_rows(grad, frozen=frozen):
+                grad = grad.clone()
+                for a, b in frozen:
+                    grad[a:b] = 0
+                return grad
+
+            param.register_hook(zero_rows)
+    if not trainable:
+        raise ModelError(
+            f"unfrozen_parameters: no parameter name matches {patterns}",
+            hint="patterns match from the start of names such as `model.layers.0.mlp.down_proj.weight`",
+        )
+    if any(any(e in p for e in ('lm_head', 'embed_tokens')) for p in patterns) and hasattr(model, 'enable_input_require_grads'):
+        model.enable_input_require_grads()
+    return trainable
 
 # %% ../nbs/08_model.ipynb #e29aa7dd
 def linear_names(model) -> list:
@@ -200,6 +335,22 @@ def linear_names(model) -> list:
         if isinstance(m, torch.nn.Linear) or type(m).__name__ in ('Linear4bit', 'Linear8bitLt'):
             names.add(n.split('.')[-1])
     return sorted(names)
+
+
+CONVERTED_INIT = ('pissa', 'olora')  # they change the base weights: the saved adapter is converted back
+
+
+def lora_init(
+    cfg: Config,  # The run's config
+):
+    "`peft_init_lora_weights` for peft (None: peft's default), refusing the variants that need data or a quantizer."
+    v = cfg.peft_init_lora_weights
+    if isinstance(v, str) and v.split('_')[0] in LORA_INIT_FROM_DATA:
+        raise ModelError(
+            f"peft_init_lora_weights: {v} is not supported by ftkit (it is computed from the training data or a quantizer)",
+            hint="use true (the default), gaussian, orthogonal, pissa, pissa_niter_N or olora",
+        )
+    return v
 
 
 def lora_config(cfg: Config, model=None):
@@ -222,7 +373,17 @@ def lora_config(cfg: Config, model=None):
         raise ModelError(
             "LoRA has no target modules", hint="set `lora_target_linear: true` or list `lora_target_modules`"
         )
-    kw = dict(target_parameters=cfg.lora_target_parameters) if cfg.lora_target_parameters else {}
+    optional = dict(  # passed only when set, so an older peft fails only for what it lacks
+        target_parameters=cfg.lora_target_parameters,
+        rank_pattern=cfg.lora_rank_pattern,
+        alpha_pattern=cfg.lora_alpha_pattern,
+        layers_pattern=cfg.peft_layers_pattern,
+        layer_replication=cfg.peft_layer_replication,
+        trainable_token_indices=cfg.peft_trainable_token_indices,
+        ensure_weight_tying=cfg.peft_ensure_weight_tying,
+        init_lora_weights=lora_init(cfg),
+    )
+    kw = {k: v for k, v in optional.items() if v is not None}
     return LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
@@ -245,7 +406,46 @@ def add_lora(model, cfg: Config):
 
     if cfg.lora_model_dir:
         return PeftModel.from_pretrained(model, cfg.lora_model_dir, is_trainable=True)
-    return get_peft_model(model, lora_config(cfg, model))
+    autocast = {} if cfg.peft_autocast_adapter_dtype is None else dict(autocast_adapter_dtype=cfg.peft_autocast_adapter_dtype)
+    model = get_peft_model(model, lora_config(cfg, model), **autocast)
+    if str(cfg.peft_init_lora_weights).split('_')[0] in CONVERTED_INIT:
+        keep_initial_adapter(model, cfg)
+    return model
+
+
+def initial_adapter_dir(
+    cfg: Config,  # The run's config
+):
+    "Where a PiSSA/OLoRA run keeps its adapter as initialised (to convert the trained one back to the original base)."
+    return cfg.out / 'initial_adapter'
+
+
+def keep_initial_adapter(model, cfg: Config):
+    """PiSSA and OLoRA move part of each base weight into the adapter. Saving the adapter as initialised lets the
+    trained one be converted (peft's `path_initial_model_for_weight_conversion`) into a plain LoRA of twice the rank
+    that applies to the original base model: what `merge-lora`, vLLM and everyone else load."""
+    import os
+
+    if int(os.environ.get('RANK', '0')) != 0:
+        return
+    peft_cfg = model.peft_config['default']
+    init = peft_cfg.init_lora_weights
+    peft_cfg.init_lora_weights = True  # loading the initial adapter must not run the SVD again
+    model.save_pretrained(initial_adapter_dir(cfg))
+    peft_cfg.init_lora_weights = init
+
+
+def save_adapter(
+    model,  # The trained PeftModel
+    cfg: Config,  # The run's config
+    out,  # Where to save it
+    **kw,  # Passed to `save_pretrained` (e.g. `state_dict`)
+):
+    "Save the adapter, converted to a plain LoRA of the original base when it was initialised with PiSSA/OLoRA."
+    init = initial_adapter_dir(cfg)
+    if init.is_dir():
+        kw['path_initial_model_for_weight_conversion'] = str(init)
+    model.save_pretrained(out, **kw)
 
 
 def param_summary(model) -> str:

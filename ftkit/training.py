@@ -10,7 +10,7 @@ import contextlib, json, math, time
 from pathlib import Path
 from .config import Config, load_config, dump_config
 from .data import IGNORE, quiet_libraries
-from .distributed import rank, world_size, ranks_in_sync
+from .distributed import rank, world_size, ranks_in_sync, any_rank
 from .errors import FtkitError
 from .files import latest_checkpoint
 from .metrics import metrics_callback, restart_metrics
@@ -18,7 +18,7 @@ from .results import TrainResult
 
 # %% auto #0
 __all__ = ['TrainingStopped', 'guard_callback', 'stop_on_signals', 'oom_message', 'plan', 'format_plan', 'resume_point',
-           'sample_prompt', 'model_card', 'push_to_hub', 'save_run', 'run_trainer', 'train']
+           'sample_prompt', 'model_card', 'save_weights', 'push_to_hub', 'save_run', 'run_trainer', 'train']
 
 # %% ../nbs/12_training.ipynb #b91e94d6
 class TrainingStopped(FtkitError):
@@ -31,17 +31,6 @@ def _callback_base():
     return TrainerCallback
 
 
-def _any_rank(flag: bool, device) -> bool:
-    "True on every rank when `flag` is true on any of them (one all-reduce); `flag` outside a distributed run."
-    import torch, torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device if dist.get_backend() == 'nccl' else 'cpu')
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return t.item() > 0
-
-
 def guard_callback(
     cfg: Config,  # The run's config (`loss_watchdog_*`)
 ):
@@ -52,7 +41,7 @@ def guard_callback(
             self.signal, self.reason, self.bad = None, None, 0
 
         def on_step_end(self, args, state, control, **kw):
-            stop = _any_rank(bool(self.signal), args.device)
+            stop = any_rank(bool(self.signal), args.device)
             if stop and not self.signal:
                 self.signal = 'SIGINT'  # another rank was interrupted
             if stop:
@@ -285,6 +274,21 @@ def model_card(
     return '\n'.join(lines) + '\n'
 
 
+def save_weights(
+    model,  # The trained model (a PeftModel with an adapter)
+    cfg: Config,  # The run's config
+    out,  # The run folder
+    **kw,  # Passed on (e.g. the gathered `state_dict`)
+):
+    "The adapter (converted to the original base when PiSSA/OLoRA initialised it), or the whole model."
+    from ftkit.model import save_adapter
+
+    if cfg.adapter:
+        save_adapter(model, cfg, out, **kw)
+    else:
+        model.save_pretrained(out, **kw)
+
+
 def push_to_hub(
     trainer,  # The trainer that ran (its `args` carry `hub_model_id`)
     cfg: Config,  # The run's config
@@ -317,9 +321,9 @@ def save_run(
     ):  # gather the sharded weights (a collective: every rank takes part)
         state = trainer.accelerator.get_state_dict(trainer.model)
         if rank() == 0:
-            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(out, state_dict=state)
+            save_weights(trainer.accelerator.unwrap_model(trainer.model), cfg, out, state_dict=state)
     elif rank() == 0:
-        res.model.save_pretrained(out)
+        save_weights(res.model, cfg, out)
     if rank() == 0:
         res.tokenizer.save_pretrained(out)
         (out / 'README.md').write_text(model_card(cfg, res))
@@ -327,10 +331,11 @@ def save_run(
         push_to_hub(trainer, cfg, log)
 
 # %% ../nbs/12_training.ipynb #ce99f0f9
-def _attach_callbacks(trainer, cfg: Config, tok, resume, log, on_row):
-    "Add ftkit's metrics and guard callbacks (and early stopping) to `trainer`; return the guard."
+def _attach_callbacks(trainer, cfg: Config, tok, data, resume, log, on_row):
+    "Add ftkit's metrics and guard callbacks, early stopping and the run-time keys' callbacks to `trainer`; return the guard."
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback
+    from ftkit.callbacks import run_callbacks
 
     path = cfg.out / 'metrics.jsonl'
     kept = restart_metrics(path, keep_to=_step_of(resume)) if rank() == 0 else []
@@ -341,6 +346,10 @@ def _attach_callbacks(trainer, cfg: Config, tok, resume, log, on_row):
     trainer.add_callback(guard)
     if cfg.early_stopping_patience:
         trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
+    prepared = data.prepared
+    rows = None if prepared is None else (prepared.get('eval') or prepared['train'])
+    for cb in run_callbacks(cfg, tok, rows, log):
+        trainer.add_callback(cb)
     trainer.remove_callback(PrinterCallback)  # the metrics callback prints one readable line per step
     return guard
 
@@ -395,6 +404,7 @@ def train(
     from ftkit.model import load_model, param_summary
     from ftkit.tokenizer import load_tokenizer
     from ftkit.tracking import start_tracking, hub_access
+    from ftkit.infer import use_stop_tokens
 
     cfg = load_config(cfg, overrides) if overrides or not isinstance(cfg, Config) else cfg
     quiet_libraries()
@@ -414,11 +424,12 @@ def train(
         log(param_summary(model))
     with hub_access(cfg):  # with hub_model_id the trainer creates the Hub repo
         trainer = method.trainer(cfg, model, tok, data)
-    guard = _attach_callbacks(trainer, cfg, tok, resume, log, on_row)
+    guard = _attach_callbacks(trainer, cfg, tok, data, resume, log, on_row)
     if resume and log:
         log(f"Resuming from {resume}")
     t0 = time.time()
     interrupted = run_trainer(trainer, guard, cfg, resume)
+    use_stop_tokens(model, tok, cfg)  # `.generate()` / `.chat()` stop at the run's eot_tokens, as after merging
     res = TrainResult(cfg, model, tok, data.stats, interrupted=interrupted)
     if interrupted:
         if log:
@@ -430,4 +441,8 @@ def train(
     save_run(trainer, res, log)
     if log:
         _report(res, data, time.time() - t0, log)
+    if cfg.merge_lora and cfg.adapter and rank() == 0:
+        from ftkit.merge import merge_lora
+
+        merge_lora(cfg, lora_model_dir=cfg.out, log=log)  # the adapter just trained, not the one it started from
     return res

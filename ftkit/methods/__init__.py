@@ -13,7 +13,8 @@ from ..distributed import trainer_settings
 from ..tracking import tracking_settings
 
 # %% auto #0
-__all__ = ['METHODS', 'TrainData', 'Method', 'method_name', 'method_for', 'training_kwargs']
+__all__ = ['METHODS', 'TrainData', 'Method', 'method_name', 'method_for', 'training_kwargs', 'load_user_object', 'GroupedLR',
+           'trainer_class']
 
 # %% ../../nbs/methods/00_methods.ipynb #8fea69c6
 @dataclass
@@ -90,7 +91,7 @@ def method_for(
     return getattr(importlib.import_module(module), cls)()
 
 # %% ../../nbs/methods/00_methods.ipynb #7404ea5e
-_PASSED_THROUGH = (
+_PASSED_THROUGH = (  # Axolotl keys that are `TrainingArguments` fields of the same name
     'adam_beta1',
     'adam_beta2',
     'adam_epsilon',
@@ -101,6 +102,14 @@ _PASSED_THROUGH = (
     'ddp_find_unused_parameters',
     'optim_args',
     'optim_target_modules',
+    'auto_find_batch_size',
+    'dataloader_drop_last',
+    'dataloader_prefetch_factor',
+    'torch_compile_backend',
+    'torch_compile_mode',
+    'torch_empty_cache_steps',
+    'metric_for_best_model',
+    'greater_is_better',
 )
 
 
@@ -121,9 +130,8 @@ def _checkpoints(cfg: Config, dv: dict, has_eval: bool) -> dict:
         kw.update(eval_strategy='steps', eval_steps=dv['eval_steps'])
     elif has_eval and cfg.eval_strategy:
         kw['eval_strategy'] = cfg.eval_strategy
-    if (
-        cfg.early_stopping_patience and kw.get('eval_strategy') == 'steps'
-    ):  # keep the best checkpoint, saved at each evaluation
+    if (cfg.early_stopping_patience or cfg.load_best_model_at_end) and kw.get('eval_strategy') == 'steps':
+        # keep the best checkpoint: save at each evaluation, and load the best one at the end
         kw.update(
             save_strategy='steps',
             save_steps=kw['eval_steps'],
@@ -163,7 +171,7 @@ def training_kwargs(
         kw['tf32'] = cfg.tf32 is True or cfg.tf32 == 'auto'
     if cfg.torch_compile:
         kw['torch_compile'] = True
-    return dict(
+    args = dict(
         output_dir=str(cfg.out),
         per_device_train_batch_size=cfg.micro_batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size or cfg.micro_batch_size,
@@ -184,11 +192,109 @@ def training_kwargs(
         data_seed=cfg.seed,
         disable_tqdm=True,
         remove_unused_columns=False,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=cuda,
+        dataloader_num_workers=cfg.dataloader_num_workers or 0,
+        dataloader_pin_memory=cuda if cfg.dataloader_pin_memory is None else cfg.dataloader_pin_memory,
         **_schedule(cfg),
         **_checkpoints(cfg, dv, has_eval),
         **trainer_settings(cfg),
         **tracking_settings(cfg),
-        **kw,
     )
+    return args | kw  # the keys the config sets win over the derived ones
+
+# %% ../../nbs/methods/00_methods.ipynb #a8a31422
+def load_user_object(
+    spec: str,  # `module.name` (a file `module.py` in the config's folder or the working directory, or an installed module)
+    cfg: Config,  # The run's config (its file's folder is searched first)
+    key: str,  # The config key that names it (for messages)
+):
+    "Import the object `spec` names, as Axolotl does for `trainer_cls`, `reward_funcs` and `type: module.function`."
+    import sys
+    from pathlib import Path
+    from ftkit.errors import FtkitError
+
+    module, _, name = spec.rpartition('.')
+    if not module:
+        raise FtkitError(f"{key}: `{spec}` is not of the form module.name", hint="e.g. my_rewards.length_reward")
+    source = getattr(cfg, '_source', None)
+    folders = [str(Path(source).resolve().parent)] if source and Path(source).is_file() else []
+    folders.append(str(Path.cwd()))
+    for f in reversed(folders):
+        if f not in sys.path:
+            sys.path.insert(0, f)
+    try:
+        obj = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as e:
+        raise FtkitError(
+            f"{key}: cannot import `{module}` ({e.msg})", hint=f"put {module.replace('.', '/')}.py beside the config, or install it"
+        ) from None
+    except AttributeError:
+        raise FtkitError(f"{key}: `{module}` has no `{name}`", hint=f"check the name in {module}.py") from None
+    return obj
+
+
+def _embedding_param(name: str) -> bool:
+    return name.endswith('modules_to_save.default.weight') or 'embed_tokens' in name or 'lm_head' in name
+
+
+class GroupedLR:
+    """A Trainer mixin that builds the optimizer's parameter groups from Axolotl's keys: LoRA+ (`loraplus_lr_ratio`,
+    through peft), the embeddings' own rate (`embedding_lr` or `embedding_lr_scale`), and `lr_groups` (modules, by a
+    substring of their parameter names, with their own rate). Without those keys the Trainer's own optimizer is used."""
+
+    ftkit_cfg = None
+
+    def create_optimizer(self, model=None):
+        cfg = self.ftkit_cfg
+        if self.optimizer is not None or not (
+            cfg.loraplus_lr_ratio or cfg.embedding_lr or cfg.embedding_lr_scale or cfg.lr_groups
+        ):
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        opt_cls, opt_kw = self.get_optimizer_cls_and_kwargs(self.args, model)
+        if cfg.loraplus_lr_ratio:
+            from peft.optimizers import create_loraplus_optimizer
+
+            self.optimizer = create_loraplus_optimizer(
+                model, opt_cls, loraplus_lr_ratio=cfg.loraplus_lr_ratio, loraplus_lr_embedding=cfg.loraplus_lr_embedding, **opt_kw
+            )
+        else:
+            self.optimizer = opt_cls(self.parameter_groups(model, opt_kw['lr']), **opt_kw)
+        return self.optimizer
+
+    def parameter_groups(self, model, lr: float) -> list:
+        "Weight-decayed, embedding, undecayed and `lr_groups` parameters, each group with its learning rate."
+        cfg, decay = self.ftkit_cfg, set(self.get_decay_parameter_names(model))
+        by_module = {m: g for g in cfg.lr_groups or [] for m in g.modules}
+        groups = dict(decay=[], embeddings=[], no_decay=[]) | {g.name: [] for g in cfg.lr_groups or []}
+        for n, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if _embedding_param(n):
+                groups['embeddings'].append(p)
+            elif n in decay:
+                hit = next((g for m, g in by_module.items() if m in n), None)
+                groups[hit.name if hit else 'decay'].append(p)
+            else:
+                groups['no_decay'].append(p)
+        emb_lr = lr * cfg.embedding_lr_scale if cfg.embedding_lr_scale else (cfg.embedding_lr or lr)
+        rates = dict(decay=(lr, self.args.weight_decay), embeddings=(emb_lr, 0.0), no_decay=(lr, 0.0))
+        rates |= {g.name: (g.lr, self.args.weight_decay) for g in cfg.lr_groups or []}
+        return [dict(params=ps, lr=rates[k][0], weight_decay=rates[k][1]) for k, ps in groups.items() if ps]
+
+
+def trainer_class(
+    cfg: Config,  # The run's config
+    base,  # The trainer class the method uses (`Trainer`, a TRL trainer)
+):
+    "The trainer class to build: `trainer_cls` when given (a subclass of `base`), with the optimizer groups mixed in."
+    from ftkit.errors import FtkitError
+
+    cls = base
+    if cfg.trainer_cls:
+        cls = load_user_object(cfg.trainer_cls, cfg, 'trainer_cls')
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise FtkitError(
+                f"trainer_cls: {cfg.trainer_cls} is not a subclass of {base.__module__}.{base.__name__}",
+                hint=f"derive your class from {base.__name__}",
+            )
+    return type(cls.__name__, (GroupedLR, cls), dict(ftkit_cfg=cfg))

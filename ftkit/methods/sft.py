@@ -7,7 +7,7 @@ Docs: https://ftkit.github.io/ftkit/methods/sft.html.md"""
 # %% ../../nbs/methods/01_sft.ipynb #f093c9ff
 from __future__ import annotations
 from ..config import Config
-from . import Method, TrainData, training_kwargs
+from . import Method, TrainData, training_kwargs, trainer_class
 
 # %% auto #0
 __all__ = ['packed_datasets', 'SFT']
@@ -63,7 +63,7 @@ class SFT(Method):
         from transformers import Trainer, TrainingArguments
 
         args = TrainingArguments(**training_kwargs(cfg, len(data.train), has_eval=data.eval is not None))
-        return Trainer(
+        return trainer_class(cfg, Trainer)(
             model=model,
             args=args,
             train_dataset=data.train,
