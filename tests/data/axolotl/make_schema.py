@@ -343,11 +343,39 @@ def main():
         "enums": enums,
         "chat_template_names_with_jinja": sorted(_CHAT_TEMPLATES),
         "dataset_types": {"sft": sft_type_names(), "rl": rl_type_names()},
+        "plugins": plugin_fields(),
     }
     ver = axolotl.__version__
     path = HERE / f"schema-{ver}.json"
     path.write_text(json.dumps(out, indent=1, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
     print(path, json.dumps(out["counts"]))
+
+
+def plugin_fields() -> dict:
+    """The keys each Axolotl plugin adds to the config (`axolotl.integrations.<name>.args`), by plugin package.
+    A plugin whose args module cannot be imported on this machine is listed with an empty list."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import axolotl.integrations as integrations
+    from pydantic import BaseModel
+
+    out = {}
+    for m in pkgutil.iter_modules(integrations.__path__):
+        if not m.ispkg:
+            continue
+        try:
+            mod = importlib.import_module(f"axolotl.integrations.{m.name}.args")
+        except Exception:  # noqa: BLE001 - some plugins need CUDA-only packages
+            out[m.name] = []
+            continue
+        fields = set()
+        for _, c in inspect.getmembers(mod, inspect.isclass):
+            if issubclass(c, BaseModel) and c.__module__ == mod.__name__:
+                fields |= set(c.model_fields)
+        out[m.name] = sorted(fields)
+    return out
 
 
 def _refs(tp):
