@@ -6,7 +6,7 @@ Docs: https://ftkit.github.io/ftkit/config.html.md"""
 
 # %% ../nbs/04_config.ipynb #76af9c46
 from __future__ import annotations
-import re, os, sys, math, difflib
+import difflib, json, math, os, re, sys
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 import yaml
@@ -15,36 +15,66 @@ from .errors import ConfigError
 from .templates import CHAT_TEMPLATES, ALPACA_STYLES
 
 # %% auto #0
-__all__ = ['HF_OPTIMIZERS', 'AXOLOTL_ONLY_OPTIMIZERS', 'LR_SCHEDULERS', 'AXOLOTL_ONLY_SCHEDULERS', 'ATTN_IMPLEMENTATIONS',
-           'ATTN_FALLBACK', 'DATASET_TYPES', 'LEGACY_TYPES', 'EOS_MODES', 'LORA_INIT_FROM_DATA', 'PREFERENCE_TYPES',
-           'DATASET_UNSUPPORTED', 'DATASET_IGNORED', 'TRL_UNSUPPORTED', 'UNSUPPORTED', 'IGNORED', 'PLUGINS_OK',
-           'PLUGINS_REFUSED', 'LEGACY_KEYS', 'SECRET_KEY', 'parse_yaml', 'interpolate', 'DatasetConfig',
+__all__ = ['MAX_DEPTH', 'MAX_VALUES', 'HF_OPTIMIZERS', 'AXOLOTL_ONLY_OPTIMIZERS', 'LR_SCHEDULERS', 'AXOLOTL_ONLY_SCHEDULERS',
+           'ATTN_IMPLEMENTATIONS', 'ATTN_FALLBACK', 'DATASET_TYPES', 'LEGACY_TYPES', 'EOS_MODES', 'LORA_INIT_FROM_DATA',
+           'PREFERENCE_TYPES', 'DATASET_UNSUPPORTED', 'DATASET_IGNORED', 'TRL_UNSUPPORTED', 'UNSUPPORTED', 'IGNORED',
+           'PLUGINS_OK', 'PLUGINS_REFUSED', 'LEGACY_KEYS', 'SECRET_KEY', 'parse_yaml', 'interpolate', 'DatasetConfig',
            'SpecialTokens', 'TrlConfig', 'LrGroup', 'DynamicCheckpoint', 'FsdpConfig', 'Config', 'set_path',
-           'yaml_value', 'parse_overrides', 'preference_kind', 'load_config', 'derived', 'dump_config',
-           'validate_report']
+           'yaml_value', 'parse_overrides', 'preference_kind', 'read_config_file', 'load_config', 'derived',
+           'dump_config', 'validate_report']
 
 # %% ../nbs/04_config.ipynb #00c9b10b
 class _PosLoader(yaml.SafeLoader):
     "A safe loader that records the line of each key path and refuses duplicate keys."
 
 
-def _walk(node, path, pos, problems, loader):
-    if isinstance(node, yaml.MappingNode):
-        seen = {}
-        for k, v in node.value:
-            key = loader.construct_object(k, deep=True)
-            p = path + (key,)
-            if key in seen:
-                problems.append(
-                    f"line {k.start_mark.line + 1}: `{_fmt_path(p)}` appears twice (first on line {seen[key]}); keep one"
-                )
-            seen[key] = k.start_mark.line + 1
-            pos[p] = (k.start_mark.line + 1, k.start_mark.column + 1)
-            _walk(v, p, pos, problems, loader)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            pos[path + (i,)] = (v.start_mark.line + 1, v.start_mark.column + 1)
-            _walk(v, path + (i,), pos, problems, loader)
+MAX_DEPTH = 50  # a config is a few levels deep; deeper nesting is a mistake or an attack
+MAX_VALUES = 1_000_000  # values a config may hold once YAML aliases are expanded
+
+
+def _walk(root, pos, problems, loader):
+    "Record the position of every key path, once per node (an alias is walked where its anchor is), and duplicates."
+    stack, walked = [(root, ())], set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in walked:
+            continue  # an alias: its keys have the positions of the anchor
+        walked.add(id(node))
+        if len(path) > MAX_DEPTH:
+            m = node.start_mark
+            problems.append(f"line {m.line + 1}: nested more than {MAX_DEPTH} levels deep; a config never needs that")
+            return
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for k, v in node.value:
+                key = loader.construct_object(k, deep=True)
+                p = path + (key,)
+                if key in seen:
+                    problems.append(
+                        f"line {k.start_mark.line + 1}: `{_fmt_path(p)}` appears twice (first on line {seen[key]}); keep one"
+                    )
+                seen[key] = k.start_mark.line + 1
+                pos[p] = (k.start_mark.line + 1, k.start_mark.column + 1)
+                stack.append((v, p))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                pos[path + (i,)] = (v.start_mark.line + 1, v.start_mark.column + 1)
+                stack.append((v, path + (i,)))
+
+
+def _expanded_size(data) -> int:
+    "How many values `data` holds with every shared (aliased) part counted each time it appears, computed without expanding."
+    memo = {}
+
+    def size(x):
+        if not isinstance(x, (dict, list)):
+            return 1
+        if id(x) not in memo:
+            items = x.values() if isinstance(x, dict) else x
+            memo[id(x)] = min(MAX_VALUES + 1, 1 + sum(size(v) for v in items))
+        return memo[id(x)]
+
+    return size(data)
 
 
 def _fmt_path(p):
@@ -79,20 +109,32 @@ def parse_yaml(
     source: str = None,  # File name used in messages
 ):
     "Parse `text` into `(data, positions)`; `positions` maps key paths to `(line, column)`."
-    loader = _PosLoader(text)
+    loader = None
     try:
+        loader = _PosLoader(text)  # the reader refuses control characters here already
         node = loader.get_single_node()
         if node is None:
             return {}, {}
         pos, problems = {}, []
-        _walk(node, (), pos, problems, loader)
+        _walk(node, pos, problems, loader)
         if problems:
             raise ConfigError(problems, source)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
         raise ConfigError([_yaml_problem(e)], source) from None
+    except yaml.reader.ReaderError as e:  # a NUL byte, a control character
+        line = text[: e.position].count('\n') + 1
+        raise ConfigError([f"line {line}: a control character (code {e.character:#x}) that YAML does not allow; remove it"], source) from None
+    except RecursionError:
+        raise ConfigError([f"line 1: nested more than {MAX_DEPTH} levels deep; a config never needs that"], source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+    if _expanded_size(data) > MAX_VALUES:
+        raise ConfigError(
+            [f"line 1: its YAML aliases (`*name`) expand to more than {MAX_VALUES:,} values; a config never needs that"],
+            source,
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             [f"line 1: the config must be a mapping of `key: value` lines, not a {type(data).__name__}"], source
@@ -103,11 +145,35 @@ def parse_yaml(
 _VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
-def _yaml_scalar(v):
+def _plain(v):
+    "A notebook value as plain Python data YAML can write: numpy/torch scalars become numbers, paths and tuples too."
     if isinstance(v, Path):
-        v = str(v)
-    s = yaml.safe_dump(v, default_flow_style=True, width=10**9).strip()
+        return str(v)
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if hasattr(v, 'item') and not isinstance(v, (str, bytes)) and getattr(v, 'ndim', 0) == 0:
+        return v.item()  # numpy / torch scalar
+    return v
+
+
+def _yaml_scalar(v):
+    s = yaml.safe_dump(_plain(v), default_flow_style=True, width=10**9).strip()
     return s[:-4].strip() if s.endswith('\n...') else s.removesuffix('...').strip()
+
+
+def _quote_at(line: str, i: int):
+    "The quote character open at position `i` of `line` (`'` or `\"`), or None."
+    q = None
+    for j, c in enumerate(line[:i]):
+        if q:
+            q = None if c == q else q
+        elif c in '"\'' and (j == 0 or line[j - 1] in ' \t:[{,-'):
+            q = c
+    return q
 
 
 def _comment_start(line: str) -> int:
@@ -124,9 +190,12 @@ def _comment_start(line: str) -> int:
 
 
 def interpolate(text: str, namespace: dict, source: str = None):
-    "Replace `$name` and `${name}` in `text` (not in comments) with values from `namespace`; `$$` is a literal `$`."
+    """Replace `$name` and `${name}` in `text` (not in comments) with values from `namespace`; `$$` is a literal `$`.
+    A variable that is a whole value becomes a YAML value of its type (`lr: $lr`); one inside a longer value or a
+    quoted string becomes its text there (`output_dir: out/run_${v}` with `v = '2024'` is `out/run_2024`)."""
     problems, out = [], []
     for n, line in enumerate(text.split('\n'), 1):
+        k = _comment_start(line)
 
         def sub(m):
             if m.group(1) == '$':
@@ -137,9 +206,23 @@ def interpolate(text: str, namespace: dict, source: str = None):
                     f"line {n}: `${name}` is not defined in the notebook (define it, or write `$$` for a literal dollar)"
                 )
                 return m.group(0)
-            return _yaml_scalar(namespace[name])
+            v = _plain(namespace[name])
+            quote = _quote_at(line, m.start())
+            if quote == '"':
+                return json.dumps(str(v))[1:-1]
+            if quote == "'":
+                return str(v).replace("'", "''")
+            before, after = line[: m.start()].rstrip(), line[m.end() : k].strip()
+            if not after and (before.endswith(':') or before.lstrip() in ('-', '')):
+                return _yaml_scalar(v)  # the whole value: keep its type
+            s = str(v)
+            if ' #' in s or ': ' in s or s != s.strip() or '\n' in s:
+                problems.append(
+                    f"line {n}: `${name}` ({s!r}) sits inside a longer value and holds characters YAML would misread; "
+                    "put that value in double quotes"
+                )
+            return s
 
-        k = _comment_start(line)
         out.append(_VAR.sub(sub, line[:k]) + line[k:])
     if problems:
         raise ConfigError(problems, source)
@@ -1035,13 +1118,24 @@ def _pyd_msg(err):
 def set_path(d: dict, dotted: str, value):
     "Set `d[a][b]...` for the dotted key `a.b...` (list indices allowed), creating mappings on the way."
     keys = dotted.split('.')
-    cur = d
-    for k in keys[:-1]:
-        k = int(k) if isinstance(cur, list) else k
-        if isinstance(cur, dict) and not isinstance(cur.get(k), (dict, list)):
-            cur[k] = {}
-        cur = cur[k]
-    cur[int(keys[-1]) if isinstance(cur, list) else keys[-1]] = value
+    cur, walked = d, []
+    for k in keys:
+        if isinstance(cur, list):
+            if not (k.isdigit() and int(k) < len(cur)):
+                raise ConfigError(
+                    [f"`{dotted}`: `{'.'.join(walked)}` has {len(cur)} entries (indices 0 to {len(cur) - 1}), no `{k}`"],
+                    'the overrides',
+                )
+            k = int(k)
+        elif not isinstance(cur, dict):
+            raise ConfigError([f"`{dotted}`: `{'.'.join(walked)}` is a value, not a mapping"], 'the overrides')
+        walked.append(str(k))
+        if len(walked) == len(keys):
+            cur[k] = value
+        else:
+            if isinstance(cur, dict) and not isinstance(cur.get(k), (dict, list)):
+                cur[k] = {}
+            cur = cur[k]
 
 
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -1209,12 +1303,11 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
         problems.append(
             f"{L('batch_size')}`batch_size` {cfg.batch_size} is not a multiple of `micro_batch_size` {cfg.micro_batch_size}"
         )
-    if not 0 <= cfg.val_set_size:
-        problems.append(f"{L('val_set_size')}`val_set_size` cannot be negative")
+    for key, ok, allowed in _ranges(cfg):
+        if not ok:
+            problems.append(f"{L(key)}`{key}: {getattr(cfg, key)}` is out of range; {allowed}")
     if cfg.sequence_len < 8:
         problems.append(f"{L('sequence_len')}`sequence_len` {cfg.sequence_len} is too short")
-    if cfg.learning_rate <= 0 or cfg.learning_rate > 1:
-        problems.append(f"{L('learning_rate')}`learning_rate` {cfg.learning_rate} is out of range (0, 1]")
     if cfg.optimizer in AXOLOTL_ONLY_OPTIMIZERS:
         problems.append(
             f"{L('optimizer')}`optimizer: {cfg.optimizer}` is Axolotl's own optimizer, not supported by ftkit; use adamw_torch_fused or adamw_8bit"
@@ -1260,6 +1353,34 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
     for k, why in IGNORED.items():
         if _set(data.get(k)):
             notes.append(f"{L(k)}`{k}`: no effect in ftkit ({why})")
+
+
+def _ranges(cfg: Config):
+    "`(key, value is allowed, what is allowed)` for every number that would otherwise train wrongly without a word."
+    v = cfg.val_set_size
+    finite = lambda x: x is None or math.isfinite(x)
+    checks = [
+        ('learning_rate', finite(cfg.learning_rate) and 0 < cfg.learning_rate <= 1, "use a value in (0, 1], e.g. 2e-4"),
+        ('num_epochs', finite(cfg.num_epochs) and cfg.num_epochs > 0, "use a positive number of epochs (or set max_steps)"),
+        ('max_steps', cfg.max_steps is None or cfg.max_steps >= 1, "use a positive number of steps, or remove it"),
+        ('val_set_size', finite(v) and (0 <= v < 1 or (v >= 1 and float(v).is_integer())),
+         "a fraction in [0, 1) of the rows, or a whole number of rows"),
+        ('warmup_ratio', cfg.warmup_ratio is None or (finite(cfg.warmup_ratio) and 0 <= cfg.warmup_ratio < 1),
+         "a fraction in [0, 1) of the steps"),
+        ('warmup_steps', cfg.warmup_steps is None or cfg.warmup_steps >= 0, "use 0 or more"),
+        ('gradient_accumulation_steps', cfg.gradient_accumulation_steps >= 1, "use 1 or more"),
+        ('eval_batch_size', cfg.eval_batch_size is None or cfg.eval_batch_size >= 1, "use 1 or more"),
+        ('logging_steps', cfg.logging_steps is None or cfg.logging_steps >= 1, "use 1 or more"),
+        ('weight_decay', finite(cfg.weight_decay) and cfg.weight_decay >= 0, "use 0 or more"),
+        ('max_grad_norm', cfg.max_grad_norm is None or (finite(cfg.max_grad_norm) and cfg.max_grad_norm >= 0), "use 0 or more"),
+    ]
+    if cfg.adapter:
+        checks += [
+            ('lora_r', cfg.lora_r >= 1, "use a rank of 1 or more (8-64 are common)"),
+            ('lora_alpha', cfg.lora_alpha > 0, "use a positive alpha (often r or 2r)"),
+            ('lora_dropout', finite(cfg.lora_dropout) and 0 <= cfg.lora_dropout < 1, "a probability in [0, 1)"),
+        ]
+    return checks
 
 
 def _unsupported(data: dict, pos: dict) -> list:
@@ -1384,6 +1505,35 @@ def _check_unknown(cfg, pos, problems, notes):
         chk(g, ('lr_groups', i), _known_keys(LrGroup))
 
 # %% ../nbs/04_config.ipynb #f0713dd6
+def _is_path(s: str) -> bool:
+    try:
+        return len(s) < 4096 and Path(s).exists()
+    except OSError:
+        return False
+
+
+def read_config_file(
+    path,  # A YAML file
+) -> str:
+    "The text of the config file `path`, or a `ConfigError` saying why it cannot be one (missing, a folder, not UTF-8)."
+    p = Path(path)
+    if p.is_dir():
+        hint = f" (e.g. {p / 'config.yaml'}, the config a run saved)" if (p / 'config.yaml').exists() else ""
+        raise ConfigError([f"{path} is a folder; give the YAML file{hint}"], str(path))
+    if not p.is_file():
+        raise ConfigError([f"config file not found: {p.resolve()}"], str(path))
+    raw = p.read_bytes()
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b'\n') + 1
+        col = e.start - (raw.rfind(b'\n', 0, e.start) + 1) + 1
+        raise ConfigError(
+            [f"line {line}, column {col}: byte {raw[e.start]:#04x} is not UTF-8 text; save the file as UTF-8 (is it a YAML file?)"],
+            str(path),
+        ) from None
+
+
 def load_config(
     src,  # Path to a YAML file, YAML text, or a dict
     overrides: dict = None,  # `{dotted.key: value}` applied on top
@@ -1400,11 +1550,8 @@ def load_config(
         data = dict(src)
     else:
         s = str(src)
-        if '\n' not in s and (s.endswith(('.yml', '.yaml')) or Path(s).is_file()):
-            p = Path(s)
-            if not p.is_file():
-                raise ConfigError([f"config file not found: {s}"], s)
-            text, source = p.read_text(encoding='utf-8'), source or s
+        if '\n' not in s and (s.endswith(('.yml', '.yaml')) or _is_path(s)):
+            text, source = read_config_file(s), source or s
         else:
             text = s
         if namespace is not None:
@@ -1433,12 +1580,12 @@ def load_config(
         typos = [] if data.get('strict') is False else _typos(data, pos)
         meant = {t.split('did you mean `')[-1].split('`')[0] for t in typos if 'did you mean' in t}
         problems = [p for p in problems if not any(p.endswith(f"`{k}`: required, but missing") for k in meant)]
-        raise ConfigError(refused + list(dict.fromkeys(problems)) + typos, source) from None
+        raise ConfigError(refused + list(dict.fromkeys(problems)) + typos, source, notes) from None
     problems += refused
     _check_unknown(cfg, pos, problems, notes)
     _check_rules(cfg, data, pos, problems, notes)
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(problems, source, notes)
     if warn:
         for n in notes:
             print(f"ftkit: warning: {source}: {n}", file=sys.stderr)
@@ -1493,7 +1640,11 @@ SECRET_KEY = re.compile(r'(api_key|_secret|hf_token|auth_token|password)$')  # n
 def dump_config(cfg: Config, path=None) -> str:
     "The resolved config as YAML (defaults filled in, secrets left out); written to `path` when given."
     d = cfg.model_dump(mode='json', exclude_none=True, by_alias=True)
-    d = {k: v for k, v in d.items() if not SECRET_KEY.search(k)}
+    fields, ds_fields = _known_keys(Config), _known_keys(DatasetConfig)
+    d = {k: v for k, v in d.items() if k in fields and not SECRET_KEY.search(k)}  # no typos, no-effect keys or secrets
+    for key in ('datasets', 'test_datasets'):
+        if key in d:
+            d[key] = [{k: v for k, v in ds.items() if k in ds_fields} for ds in d[key]]
     s = yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=120)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

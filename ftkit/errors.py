@@ -32,10 +32,16 @@ class FtkitError(Exception):
 class ConfigError(FtkitError):
     "The YAML config is invalid. `problems` holds every problem found, one line each."
 
-    def __init__(self, problems: list, source: str = None):
-        self.problems, self.source = list(problems), source
+    def __init__(
+        self,
+        problems: list,  # One line per problem
+        source: str = None,  # The file (or "the config")
+        notes: list = None,  # Warnings found on the way, shown after the problems
+    ):
+        self.problems, self.source, self.notes = list(problems), source, list(notes or [])
         head = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in {source or 'the config'}:"
-        super().__init__(head + ''.join(f"\n  {p}" for p in self.problems))
+        lines = [f"\n  {p}" for p in self.problems] + [f"\n  (warning) {n}" for n in self.notes]
+        super().__init__(head + ''.join(lines))
 
     def __str__(self):
         return self.msg
