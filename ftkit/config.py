@@ -16,7 +16,7 @@ from .templates import CHAT_TEMPLATES, ALPACA_STYLES
 
 # %% auto #0
 __all__ = ['MAX_DEPTH', 'MAX_VALUES', 'HF_OPTIMIZERS', 'AXOLOTL_ONLY_OPTIMIZERS', 'LR_SCHEDULERS', 'AXOLOTL_ONLY_SCHEDULERS',
-           'ATTN_IMPLEMENTATIONS', 'ATTN_FALLBACK', 'DATASET_TYPES', 'LEGACY_TYPES', 'EOS_MODES', 'LORA_INIT_FROM_DATA',
+           'ATTN_IMPLEMENTATIONS', 'ATTN_FALLBACK', 'DATASET_TYPES', 'EOS_MODES', 'LORA_INIT_FROM_DATA',
            'PREFERENCE_TYPES', 'DATASET_UNSUPPORTED', 'DATASET_IGNORED', 'TRL_UNSUPPORTED', 'UNSUPPORTED', 'IGNORED',
            'PLUGINS_OK', 'PLUGINS_REFUSED', 'LEGACY_KEYS', 'SECRET_KEY', 'parse_yaml', 'interpolate', 'DatasetConfig',
            'SpecialTokens', 'TrlConfig', 'LrGroup', 'DynamicCheckpoint', 'FsdpConfig', 'Config', 'set_path',
@@ -299,15 +299,13 @@ AXOLOTL_ONLY_SCHEDULERS = ('one_cycle', 'rex', 'log_sweep')
 ATTN_IMPLEMENTATIONS = ('eager', 'sdpa', 'flash_attention_2', 'flash_attention_3', 'flex_attention', 'varlen')
 ATTN_FALLBACK = ('xformers', 'sage', 's2', 'fp8')  # Axolotl backends ftkit replaces with the best available
 DATASET_TYPES = ('chat_template', 'alpaca', 'completion', 'input_output')
-LEGACY_TYPES = (  # Axolotl's older prompt strategies (`module` or `module.load_fn`) and built-in handlers (`name[:style]`)
-    'alpaca_chat', 'alpaca_chat.load_camel_ai', 'alpaca_chat.load_concise', 'alpaca_chat.load_no_prompt',
-    'alpaca_chat.load_qa', 'alpaca_instruct', 'alpaca_instruct.load_no_prompt', 'alpaca_w_system',
-    'alpaca_w_system.load_chat', 'alpaca_w_system.load_instruct', 'alpaca_w_system.load_open_orca',
-    'alpaca_w_system.load_open_orca_chatml', 'context_qa', 'context_qa.load_404', 'context_qa.load_v2',
-    'creative_acr.load_answer', 'creative_acr.load_critique', 'creative_acr.load_revise', 'llama2_chat', 'messages',
-    'messages.chat', 'metharme', 'orcamini', 'pretrain', 'pygmalion', 'user_defined',
-    'concisechoice', 'explainchoice', 'gpteacher', 'jeopardy', 'oasst', 'reflection', 'summarizetldr',
-)
+def _is_prompt_format(t: str) -> bool:
+    "Is `t` one of Axolotl's older prompt formats (`module[.load_fn]`, or a built-in handler `name[:style]`)?"
+    from ftkit import prompt_formats as pf
+
+    base = t.partition(':')[0]
+    named = ('messages', 'messages.chat', 'user_defined', 'pretrain')  # `pretrain` says at preparation what it needs
+    return t in pf.FORMATS or t in pf.CONVERSATIONS or base in pf.HANDLERS or t in named
 EOS_MODES = ('all', 'turn', 'last', 'none')
 LORA_INIT_FROM_DATA = ('eva', 'corda', 'astra', 'loftq', 'mica')  # peft initialisations that need data or a quantizer
 _PAIR_TYPES = tuple(
@@ -394,7 +392,7 @@ class DatasetConfig(_Base):
     drop_system_message: Optional[bool] = None
     chat_template: Optional[str] = Field(None, description="This dataset's chat template (a name, or `jinja`)")
     chat_template_jinja: Optional[str] = None
-    train_on_split: Optional[str] = None
+    train_on_split: Optional[str] = Field(None, description="The split to load when `split` is unset")
     shards: Optional[int] = Field(None, description="Split the dataset into this many shards and use one")
     shards_idx: Optional[int] = None
     field_system: Optional[str] = None
@@ -682,7 +680,8 @@ class Config(_Base):
         None, description="Extra variables for the chat template, e.g. `{enable_thinking: false}`"
     )
     default_system_message: Optional[str] = Field(
-        None, description="System message for conversations that have none (as Axolotl: chatml templates)"
+        None,
+        description="As Axolotl 0.19: replaces 'You are a helpful assistant.' in the chatml template, which has none (no effect)",
     )
     eval_sequence_len: Optional[int] = Field(None, description="Longest evaluation sample (default `sequence_len`)")
     dataset_shard_num: Optional[int] = Field(None, description="Split the merged data into this many shards...")
@@ -877,7 +876,6 @@ class Config(_Base):
     cpo_alpha: Optional[float] = Field(None, description="SimPO/CPO: weight of the NLL (behaviour cloning) term")
     kto_desirable_weight: Optional[float] = None
     kto_undesirable_weight: Optional[float] = None
-    max_prompt_len: Optional[int] = Field(None, description="Preference data: the longest prompt, in tokens")
     vllm: Optional[dict] = Field(None, description="GRPO with vLLM: its server or colocated engine settings")
     strict: Optional[bool] = Field(
         None, description="`false`: unknown keys are warnings instead of errors (they are errors otherwise)"
@@ -1020,10 +1018,11 @@ IGNORED.update(
     dict.fromkeys(
         ['save_safetensors', 'tokenizer_save_jinja_files', 'merge_method', 'remove_unused_columns',
          'fsdp_final_state_dict_type', 'skip_prepare_dataset',
-         'dataset_keep_in_memory', 'include_tkps', 'include_tokens_per_second', 'base_model_ignore_patterns', 'full_finetune', 'ddp',
+         'dataset_keep_in_memory', 'include_tkps', 'include_tokens_per_second', 'max_prompt_len', 'base_model_ignore_patterns', 'full_finetune', 'ddp',
          'accelerator_config', 'dp_shard_size', 'dp_replicate_size'],
         "what it sets is what ftkit always does (safetensors, merging shard by shard, memory-mapped and cached data, "
-        "tokens/s in metrics.jsonl, one process per GPU, the final weights gathered in full)",
+        "tokens/s in metrics.jsonl, one process per GPU, the final weights gathered in full), or what TRL >= 0.27 no "
+        "longer takes (a separate prompt limit: `sequence_len` bounds prompt and answer together, as in Axolotl 0.19)",
     )
 )
 IGNORED.update(
@@ -1287,6 +1286,11 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
             f"{L('peft_init_lora_weights')}`peft_init_lora_weights: {cfg.peft_init_lora_weights}`: ftkit does not support "
             "initialisations computed from the training data or a quantizer; use true, gaussian, orthogonal, pissa or olora"
         )
+    if cfg.batch_flattening is True and cfg.sample_packing:
+        problems.append(
+            f"{L('batch_flattening')}`batch_flattening` and `sample_packing` cannot both be on (as in Axolotl); "
+            "packing already runs without padding: keep one"
+        )
     if cfg.test_datasets and cfg.val_set_size:
         problems.append(f"{L('val_set_size')}`val_set_size` and `test_datasets` cannot both be set; keep one")
     if cfg.adapter and not (
@@ -1411,7 +1415,8 @@ def preference_kind(
 def _check_preference_type(t, kind, at, L, problems):
     if t is None or isinstance(t, dict) or t in PREFERENCE_TYPES[kind]:
         return
-    if kind == 'grpo' or (t.count('.') >= 1 and t.split('.')[0] not in ('chatml', 'llama3', 'chat_template', 'zephyr')):
+    axolotl_modules = ('chatml', 'llama3', 'chat_template', 'zephyr', 'orpo', 'bradley_terry', 'passthrough', 'user_defined')
+    if kind == 'grpo' or (t.count('.') >= 1 and t.split('.')[0] not in axolotl_modules):
         return  # `module.function`: the user's own transform, imported when the data is prepared
     known = PREFERENCE_TYPES[kind]
     problems.append(
@@ -1429,13 +1434,16 @@ def _check_dataset(ds: DatasetConfig, path, pos, problems, kind=None):
         return  # a user-defined prompt format, checked when the data is prepared
     if t is not None:
         base, _, style = t.partition(':')
-        if t in LEGACY_TYPES or base in LEGACY_TYPES:
-            pass  # prepared by the legacy prompt strategies of the data module
+        if _is_prompt_format(t):
+            pass  # prepared by the prompt formats module
         elif base not in DATASET_TYPES:
+            from ftkit.prompt_formats import format_names
+
+            known = list(DATASET_TYPES) + [n.removesuffix('[:style]') for n in format_names()]
             hint = (
                 " (Axolotl removed it: use `type: chat_template` with `field_messages: conversations` and `message_property_mappings: {role: from, content: value}`)"
                 if base == 'sharegpt'
-                else f"; supported: {', '.join(DATASET_TYPES)}"
+                else f"{_suggest(t, known)}; supported: {', '.join(DATASET_TYPES)}, or one of Axolotl's older formats ({len(known) - len(DATASET_TYPES)}: see `ftkit.prompt_formats.format_names()`)"
             )
             problems.append(f"{L('type')}`{at}.type: {t}` is not supported{hint}")
         elif style and (base != 'alpaca' or style not in ALPACA_STYLES):

@@ -11,17 +11,20 @@ from pathlib import Path
 from .errors import DataError
 from .config import Config, DatasetConfig
 from .files import locked, atomic_dir
-from .templates import resolve_chat_template, alpaca_prompt
+from .templates import resolve_chat_template, with_default_system_message
+from .prompt_formats import IGNORE, prompt_format, format_columns, format_names, InstructionFormat, alpaca
 
 # %% auto #0
-__all__ = ['SAMPLE_PREFIX', 'DEFAULT_ROLES', 'IGNORE', 'resolve_data_path', 'load_source', 'detect_type', 'check_shape',
-           'ChatSpec', 'chat_messages', 'chat_text', 'tokenize_chat', 'chat_labels', 'tokenize_alpaca',
+__all__ = ['SAMPLE_PREFIX', 'DATA_SUFFIXES', 'DEFAULT_ROLES', 'resolve_data_path', 'expects_local', 'load_source', 'detect_type',
+           'check_shape', 'template_message_vars', 'ChatSpec', 'chat_template_of', 'split_thinking', 'content_parts',
+           'chat_messages', 'turn_span', 'chat_text', 'chat_labels', 'tokenize_chat', 'tokenize_alpaca',
            'tokenize_completion', 'tokenize_input_output', 'base_type', 'BatchTokenizer', 'row_tokenizer', 'Drop',
-           'prepare_dataset', 'fingerprint', 'load_or_prepare', 'quiet_libraries', 'preprocess']
+           'prepare_dataset', 'fingerprint', 'load_or_prepare', 'quiet_libraries', 'preprocess', 'check_data']
 
 # %% ../nbs/06_data.ipynb #891979a4
 SAMPLE_PREFIX = 'ftkit:samples/'
 _EXT = {'.json': 'json', '.jsonl': 'json', '.parquet': 'parquet', '.csv': 'csv', '.arrow': 'arrow', '.txt': 'text'}
+DATA_SUFFIXES = (*_EXT, '.tsv', '.gz', '.zst', '.bz2', '.xz', '.zip')  # a path ending so is a file, not a Hub id
 
 
 def resolve_data_path(path: str) -> str:
@@ -36,13 +39,57 @@ def resolve_data_path(path: str) -> str:
     return path
 
 
+def expects_local(
+    path: str,  # A dataset `path`
+) -> bool:
+    "Whether `path` can only be local: a data-file extension, an explicit folder, a dotted name that is no Hub `owner/name`."
+    import re
+
+    if '://' in path:
+        return False
+    if path.lower().endswith(DATA_SUFFIXES) or path.startswith(('/', './', '../', '~')) or path.count('/') > 1:
+        return True
+    hub = re.fullmatch(r'[\w.-]+/[\w.-]+', path) or re.fullmatch(r'[\w-]+', path)
+    return not hub and '.' in path
+
+
+def _split(ds: DatasetConfig) -> str:
+    if ds.split and ds.train_on_split and ds.split != ds.train_on_split:
+        raise DataError(
+            f"`split: {ds.split}` and `train_on_split: {ds.train_on_split}` disagree",
+            where=ds.path,
+            hint="keep `split` only (`train_on_split` is its older name)",
+        )
+    return ds.split or ds.train_on_split or 'train'
+
+
+def _remote_code(ds: DatasetConfig) -> dict:
+    "`trust_remote_code` for `load_dataset`, where this `datasets` still takes it (releases >= 4 run no scripts)."
+    import inspect, datasets
+
+    if ds.trust_remote_code is None:
+        return {}
+    if 'trust_remote_code' in inspect.signature(datasets.load_dataset).parameters:
+        return dict(trust_remote_code=ds.trust_remote_code)
+    if ds.trust_remote_code:
+        warnings.warn(
+            f"{ds.path}: `trust_remote_code` has no effect: datasets {datasets.__version__} runs no loading scripts",
+            stacklevel=3,
+        )
+    return {}
+
+
 def load_source(ds: DatasetConfig):
     "Load the rows of one `datasets:` entry as a `datasets.Dataset`."
     import datasets
 
     path = resolve_data_path(ds.path)
     p = Path(path).expanduser()
-    split = ds.split or 'train'
+    split = _split(ds)
+    if not p.exists() and expects_local(path):
+        raise DataError(
+            f"no such file: {p.resolve()}", where=ds.path, hint="check the path (relative to the folder you run in)"
+        )
     lg = datasets.logging.get_logger('datasets.packaged_modules.json.json')
     lvl = lg.level
     lg.setLevel(50)  # its own parse error is replaced by ours, which names the line
@@ -59,8 +106,12 @@ def load_source(ds: DatasetConfig):
         if p.is_dir():  # a folder, laid out like a Hub dataset repository (a local copy of one works the same)
             if ds.ds_type:
                 return datasets.load_dataset(ds.ds_type, data_dir=str(p), data_files=ds.data_files, split=split)
-            return datasets.load_dataset(str(p), name=ds.name, data_files=ds.data_files, split=split)
-        return datasets.load_dataset(path, name=ds.name, data_files=ds.data_files, split=split, revision=ds.revision)
+            return datasets.load_dataset(
+                str(p), name=ds.name, data_files=ds.data_files, split=split, **_remote_code(ds)
+            )
+        return datasets.load_dataset(
+            path, name=ds.name, data_files=ds.data_files, split=split, revision=ds.revision, **_remote_code(ds)
+        )
     except datasets.exceptions.DatasetGenerationError as e:
         files = [str(p)] if p.is_file() else sorted(str(f) for f in p.rglob('*.json*')) if p.is_dir() else []
         raise _json_error(files, e) from None
@@ -124,13 +175,13 @@ def detect_type(columns) -> str:
 
 def _needs(ds: DatasetConfig) -> set:
     t = base_type(ds.type)
-    return {
+    own = {
         'chat_template': {_chat_field(ds)},
-        'alpaca': {'instruction', 'output'},
         'completion': {ds.field or 'text'},
         'input_output': {'segments'},
         'pretokenized': {'input_ids'},
-    }.get(t, set())
+    }
+    return own[t] if t in own else format_columns(ds) or set()
 
 
 _FIX = {
@@ -153,59 +204,122 @@ def check_shape(columns, ds: DatasetConfig, first_row=None):
     )
     if fits and fits != base_type(ds.type):
         raise DataError(
-            f"declared `type: {ds.type or '(none)'}` but the rows look like {fits} data (columns {sorted(columns)})",
+            f"declared `type: {_type_name(ds)}` but the rows look like {fits} data (columns {sorted(columns)})",
             where=ds.path,
             hint=f"use {_FIX[fits]}",
         )
     raise DataError(
-        f"`type: {ds.type or '(none)'}` needs the column(s) {sorted(missing)}; the rows have {sorted(columns)}{show}",
+        f"`type: {_type_name(ds)}` needs the column(s) {sorted(missing)}; the rows have {sorted(columns)}{show}",
         where=ds.path,
         hint="rename the columns, or set field / field_messages to the column that holds the data",
     )
 
+
+def _type_name(ds):
+    return 'user-defined' if isinstance(ds.type, dict) else ds.type or '(none)'
+
 # %% ../nbs/06_data.ipynb #4f7315cf
 DEFAULT_ROLES = dict(user=['human', 'user'], assistant=['gpt', 'assistant'], system=['system'], tool=['tool'])
-IGNORE = -100  # the label of a token that is not trained (the index 🤗 losses ignore)
-_PASSTHROUGH = ('tool_calls', 'tool_call_id', 'name', 'reasoning_content', 'thinking')
 
 
+def template_message_vars(
+    template: str,  # A jinja chat template
+) -> set:
+    "The message keys the template reads (`message.x`, `message['x']`): the unmapped keys a turn keeps, as in Axolotl."
+    from jinja2 import Environment, nodes
+    from jinja2.ext import Extension
+
+    class _IgnoreGeneration(Extension):  # `{% generation %}` tags, as Axolotl's analyzer parses them
+        tags = {'generation', 'endgeneration'}
+
+        def parse(self, parser):
+            parser.stream.skip(1)
+            return nodes.Const('')
+
+    def base(n):
+        while isinstance(n, (nodes.Getattr, nodes.Getitem)):
+            n = n.node
+        return n.name if isinstance(n, nodes.Name) else None
+
+    ast = Environment(extensions=[_IgnoreGeneration, 'jinja2.ext.loopcontrols']).parse(template)
+    out = set()
+    for n in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if base(n.node) != 'message':
+            continue
+        if isinstance(n, nodes.Getattr):
+            out.add(n.attr)
+        elif isinstance(n.arg, nodes.Const) and isinstance(n.arg.value, str):
+            out.add(n.arg.value)
+    return out
+
+# %% ../nbs/06_data.ipynb #492f60f2
 class ChatSpec:
-    "How to read and label the conversations of one dataset."
+    "How to read, render and label the conversations of one dataset: Axolotl's chat-template strategy, resolved once."
 
     def __init__(self, ds: DatasetConfig, cfg: Config, tok):
-        self.field = _chat_field(ds)
+        self.field, self.path = _chat_field(ds), ds.path
+        if getattr(tok, 'backend_tokenizer', None) is None:
+            raise DataError(
+                "chat_template data needs a fast tokenizer (its character offsets locate the turns)",
+                where=ds.path,
+                hint="remove `tokenizer_use_fast: false`",
+            )
         mp = dict(ds.message_property_mappings or {})
         if ds.message_field_role:
             mp.setdefault('role', ds.message_field_role)
         if ds.message_field_content:
             mp.setdefault('content', ds.message_field_content)
-        self.role_key, self.content_key = mp.get('role', 'role'), mp.get('content', 'content')
+        self.mappings = {'role': 'role', 'content': 'content', **mp}
         self.role_map = {src: dst for dst, srcs in (ds.roles or DEFAULT_ROLES).items() for src in srcs}
         rt = ds.roles_to_train if ds.roles_to_train is not None else ['assistant']
         self.roles_to_train = {self.role_map.get(r, r) for r in rt}
         self.train_on_inputs = cfg.train_on_inputs
         self.drop_system = bool(ds.drop_system_message)
         self.training_key, self.detail_key = ds.message_field_training, ds.message_field_training_detail
-        self.tools_key = ds.field_tools
-        self.template = resolve_chat_template(
-            ds.chat_template or cfg.chat_template, ds.chat_template_jinja or cfg.chat_template_jinja, tok, ds.path
-        )
-        self.eos = tok.eos_token
-        eot = [t for t in (cfg.eot_tokens or [tok.eos_token]) if t]
-        self.eot = [
-            t for t in eot if t in self.template or t == tok.eos_token
-        ]  # Axolotl drops eot tokens the template never writes
+        self.tools_key = ds.field_tools or 'tools'
+        self.thinking_key = ds.template_thinking_key or 'reasoning_content'
+        self.split_thinking = bool(ds.split_thinking)
+        self._note_field_thinking(ds)
+        self.name, self.template = chat_template_of(ds, cfg, tok)
+        self.vars = template_message_vars(self.template)
+        self.kwargs = dict(cfg.chat_template_kwargs or {})
         self.on_eos = ds.train_on_eos or 'turn'
         self.on_eot = ds.train_on_eot or self.on_eos
-        if self.eos in eot and eot != [self.eos] and self.on_eos != self.on_eot:
-            raise DataError(
-                f"train_on_eos ({self.on_eos}) and train_on_eot ({self.on_eot}) disagree about {self.eos}, which is both EOS and in eot_tokens",
-                where=ds.path,
-                hint="set train_on_eos and train_on_eot to the same value",
-            )
-        self.stops = sorted({*self.eot, self.eos} - {None}, key=len, reverse=True)
+        self.eos_id, self.eot_ids = tok.eos_token_id, self._eot_ids(cfg, tok)
+        self.skip_system = 'mistral' in (getattr(tok, 'name_or_path', '') or '').lower()  # as Axolotl: no system span
         self.tok, self._kw = tok, dict(tok.special_tokens_map)
         self._compile()
+
+    def _note_field_thinking(self, ds):
+        if ds.field_thinking and ds.field_thinking != self.thinking_key:
+            warnings.warn(
+                f"{ds.path}: `field_thinking: {ds.field_thinking}` has no effect, as in Axolotl 0.19 (it maps the key only "
+                f"when message_property_mappings is empty, which its validator never leaves it); map it with "
+                f"`message_property_mappings: {{{self.thinking_key}: {ds.field_thinking}}}`",
+                stacklevel=3,
+            )
+
+    def _eot_ids(self, cfg, tok) -> set:
+        "Ids of the end-of-turn tokens, checked as Axolotl checks them (default: EOS alone)."
+        eos = tok.eos_token
+        eot = list(cfg.eot_tokens) if cfg.eot_tokens is not None else [eos] if eos is not None else []
+        if eot != [eos]:
+            eot = [t for t in eot if t in self.template]  # tokens the template never writes are dropped
+            for t in eot:
+                if len(tok.encode(t, add_special_tokens=False)) != 1:
+                    raise DataError(
+                        f"the end-of-turn token {t} is not one token for this tokenizer",
+                        where=self.path,
+                        hint="add it under `tokens:` (or `added_tokens_overrides:`)",
+                    )
+            if eos in eot and self.on_eos != self.on_eot:
+                raise DataError(
+                    f"train_on_eos ({self.on_eos}) and train_on_eot ({self.on_eot}) disagree about {eos}, "
+                    "which is both EOS and in eot_tokens",
+                    where=self.path,
+                    hint="set train_on_eos and train_on_eot to the same value",
+                )
+        return {ids[0] for t in eot for ids in [tok.encode(t, add_special_tokens=False)] if len(ids) == 1}
 
     def _compile(self):
         self._fast, self._probed = None, 0
@@ -223,15 +337,14 @@ class ChatSpec:
         self.__dict__.update(d)
         self._compile()
 
-    def render(self, msgs, tools=None):
-        "The chat template applied to `msgs`: rendered directly by jinja once that is proven to equal `apply_chat_template`."
-        slow = lambda: self.tok.apply_chat_template(
-            msgs, chat_template=self.template, tokenize=False, **(dict(tools=tools) if tools else {})
-        )
+    def render(self, turns, tools=None):
+        "The chat template applied to `turns`: by jinja directly, once that is proven to equal `apply_chat_template`."
+        kw = dict(add_generation_prompt=False, **self.kwargs) | (dict(tools=tools) if tools else {})
+        slow = lambda: self.tok.apply_chat_template(turns, chat_template=self.template, tokenize=False, **kw)
         if self._fast is None:
             return slow()
-        fast = self._fast.render(messages=msgs, tools=tools, add_generation_prompt=False, **self._kw)
-        if self._probed < 16:  # the first conversations check the fast path against transformers' own
+        fast = self._fast.render(messages=turns, **(dict(tools=None) | self._kw | kw))
+        if self._probed < 16:  # the first renders check the fast path against transformers' own
             self._probed += 1
             if fast != (s := slow()):
                 self._fast = None
@@ -239,168 +352,353 @@ class ChatSpec:
         return fast
 
 
-def chat_messages(row, spec: ChatSpec, where=None):
-    "The messages of `row`, with roles mapped and the per-message training flags read."
-    turns = row.get(spec.field)
-    if turns is None:
+def chat_template_of(ds: DatasetConfig, cfg: Config, tok) -> tuple:
+    "`(name, text)` of the chat template of dataset `ds`: its own, else the run's (with `default_system_message`)."
+    if ds.chat_template or ds.chat_template_jinja:
+        name = ds.chat_template or 'jinja'
+        return name, resolve_chat_template(name, ds.chat_template_jinja, tok, ds.path)
+    name = cfg.chat_template or ('jinja' if cfg.chat_template_jinja else 'tokenizer_default')
+    text = resolve_chat_template(name, cfg.chat_template_jinja, tok, ds.path)
+    return name, with_default_system_message(text, name, cfg.default_system_message)
+
+# %% ../nbs/06_data.ipynb #9f856c7d
+_THINKING = (('<think>', '</think>'), ('<reasoning>', '</reasoning>'), ('<|begin_of_thought|>', '<|end_of_thought|>'))
+_SOLUTION = ('<|begin_of_solution|>', '<|end_of_solution|>')
+
+
+def split_thinking(
+    content: str,  # An assistant message's content
+) -> tuple:
+    "`(reasoning, content)`: the first reasoning block moved out (None when there is none), as Axolotl's `split_thinking`."
+    for a, b in _THINKING:
+        if a in content and b in content:
+            i, j = content.find(a), content.find(b)
+            rest = content[j + len(b) :].lstrip()
+            s, e = _SOLUTION
+            if s in rest and e in rest:
+                rest = rest[rest.find(s) + len(s) : rest.find(e)].strip()
+            return content[i + len(a) : j].strip(), rest
+    return None, content
+
+
+def content_parts(
+    content,  # A message's content: text, or a list of parts (`{text|content|value, train|weight}`)
+) -> tuple:
+    "`(text, training_detail)` of list content (detail None unless a part says `train`/`weight`); None for text."
+    if not isinstance(content, list):
+        return None
+    texts, detail, explicit, at = [], [], False, 0
+    for p in content:
+        if not isinstance(p, dict):
+            continue
+        t = p.get('text') or p.get('content') or p.get('value') or ''
+        texts.append(t)
+        train = True
+        if p.get('train') is not None or p.get('weight') is not None:
+            explicit = True
+            train = p['train'] if p.get('train') is not None else p['weight'] not in (0, 0.0)
+        if t:
+            detail.append(dict(begin_offset=at, end_offset=at + len(t) - 1, train=train))
+            at += len(t)
+    return ''.join(texts), detail if explicit else None
+
+
+def _no_none(x):
+    "The row without null values, nested too (Arrow fills absent keys with None; Axolotl removes them)."
+    if isinstance(x, dict):
+        return {k: _no_none(v) for k, v in x.items() if v is not None}
+    return [_no_none(v) for v in x] if isinstance(x, list) else x
+
+
+def _turn(m, spec: ChatSpec, where=None) -> dict:
+    "One message as the template sees it (Axolotl's `transform_message`)."
+    t = {k: m[v] for k, v in spec.mappings.items() if m.get(v) is not None}
+    if 'role' not in t:
+        raise DataError(
+            f"a message lacks `{spec.mappings['role']}`: {json.dumps(m, ensure_ascii=False, default=str)[:120]}",
+            where=where,
+            hint="set `message_property_mappings` (e.g. {role: from, content: value})",
+        )
+    t['role'] = spec.role_map.get(t['role'], t['role'])
+    if spec.split_thinking and t['role'] == 'assistant' and isinstance(t.get('content'), str):
+        reasoning, rest = split_thinking(t['content'])
+        if reasoning is not None:
+            t[spec.thinking_key], t['content'] = reasoning, rest
+    mapped = set(spec.mappings.values())
+    for k in spec.vars:
+        if k in m and k not in mapped and m[k] is not None:
+            t[k] = m[k]
+    if t.get('tool_calls'):
+        t['tool_calls'] = [_parse_arguments(c, where) for c in t['tool_calls']]
+    return t
+
+
+def _parse_arguments(call, where):
+    "A tool call with string `arguments` parsed as JSON, as Axolotl does before rendering."
+    f = call.get('function') if isinstance(call, dict) else None
+    if not isinstance(f, dict) or not isinstance(f.get('arguments'), str):
+        return call
+    try:
+        return dict(call, function=dict(f, arguments=json.loads(f['arguments'])))
+    except json.JSONDecodeError as e:
+        raise DataError(f"tool call `{f.get('name')}` has arguments that are not JSON ({e.msg})", where=where) from None
+
+
+def chat_messages(row, spec: ChatSpec, where=None) -> list:
+    "The turns of `row` as the template renders them, with per-turn `training` / `training_detail` flags."
+    row = _no_none(row)
+    msgs = row.get(spec.field)
+    if isinstance(msgs, str):
+        msgs = json.loads(msgs)
+    if msgs is None:
         raise DataError(
             f"no `{spec.field}` column; the row has {sorted(row)}",
             where=where,
             hint="set `field_messages` to the column that holds the turns",
         )
-    out = []
-    for j, t in enumerate(turns):
-        if not isinstance(t, dict) or spec.role_key not in t or spec.content_key not in t:
-            raise DataError(
-                f"turn {j} lacks `{spec.role_key}`/`{spec.content_key}`: {json.dumps(t, ensure_ascii=False, default=str)[:120]}",
-                where=where,
-                hint="set `message_property_mappings` (e.g. {role: from, content: value})",
-            )
-        role = spec.role_map.get(t[spec.role_key], t[spec.role_key])
-        if role == 'system' and spec.drop_system:
-            continue
-        c = t[spec.content_key]
-        m = dict(role=role, content=c if isinstance(c, str) else ('' if c is None else str(c)))
-        for k in _PASSTHROUGH:
-            if t.get(k) is not None:
-                m[k] = t[k]
-        m['_train'] = t.get(spec.training_key) if spec.training_key else None
-        m['_detail'] = t.get(spec.detail_key) if spec.detail_key else None
-        out.append(m)
-    return out
+    if not msgs:
+        return []
+    for j, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            raise DataError(f"turn {j} is not a mapping: {json.dumps(m, default=str)[:120]}", where=where)
+    turns = []
+    if _turn(msgs[0], spec, where)['role'] != 'system' and 'system' in row:
+        turns.append(dict(role='system', content=row['system']))
+    for m in msgs:
+        t = _turn(m, spec, where)
+        for key, flag in ((spec.training_key, 'training'), (spec.detail_key, 'training_detail')):
+            if key and m.get(key) is not None:
+                t[flag] = m[key]
+        for key, flag in (('content', 'training_detail'), (spec.thinking_key, 'reasoning_training_detail')):
+            parts = content_parts(t.get(key))
+            if parts is not None:
+                t[key] = parts[0]
+                if parts[1] is not None:
+                    t[flag] = parts[1]
+        turns.append(t)
+    if spec.drop_system and turns and turns[0]['role'] == 'system':
+        turns = turns[1:]
+    return turns
+
+# %% ../nbs/06_data.ipynb #6fa6ac11
+_SENTINELS = ('[[dummy_message]]', 'zzdummymessagezz')
+_PLAIN = {'role', 'content', 'training', 'training_detail'}
 
 
-def _clean(msgs):
-    return [{k: v for k, v in m.items() if not k.startswith('_')} for m in msgs]
+def _diff_span(full: str, dummy: str) -> tuple:
+    "The character span of `full` that differs from `dummy` (common prefix, then common suffix not overlapping it)."
+    limit = min(len(full), len(dummy))
+    a = next((i for i in range(limit) if full[i] != dummy[i]), limit)
+    b = next((i for i in range(limit - a) if full[-1 - i] != dummy[-1 - i]), limit - a)
+    return a, len(full) - b
 
 
-def _spans(tok, spec, msgs, tools=None):
-    "Rendered text and the character spans of each message's content, or None when the template defeats sentinels."
-    sent = [f"\ue000{i}\ue001" for i in range(len(msgs))]
-    text = spec.render(msgs, tools)
-    ph = spec.render([dict(m, content=s) for m, s in zip(msgs, sent)], tools)
+def _dummy(turn, spec, sentinel, content_only=False, reasoning_only=False):
+    k = spec.thinking_key
+    if reasoning_only:
+        return {'role': turn.get('role'), 'content': turn.get('content', ''), **({k: sentinel} if k in turn else {})}
+    return {'role': turn.get('role'), 'content': sentinel, **({k: turn[k]} if content_only and k in turn else {})}
+
+
+def turn_span(spec: ChatSpec, turns, i, full, tools=None, content_only=False, reasoning_only=False) -> tuple:
+    "Character span of turn `i` in the rendered `full` text, Axolotl's way; None when it cannot be located."
+    if i == 0 and spec.skip_system and turns[0].get('role') == 'system':
+        return None
+    spans = [
+        _diff_span(
+            full,
+            spec.render(turns[:i] + [_dummy(turns[i], spec, s, content_only, reasoning_only)] + turns[i + 1 :], tools),
+        )
+        for s in _SENTINELS
+    ]
+    a, b = min(s for s, _ in spans), max(e for _, e in spans)
+    return (a, b) if b > a else None
+
+
+def _region_span(full: str, s: int, e: int) -> tuple:
+    "Axolotl's span of the turn whose content is `full[s:e]`: where `full` differs with that replaced by each placeholder."
+    n, spans = len(full), []
+    for p in _SENTINELS:  # the placeholder render is full[:s] + p + full[e:], compared in place
+        m = n - (e - s) + len(p)
+        d = lambda j: full[j] if j < s else p[j - s] if j < s + len(p) else full[j - len(p) + e - s]
+        limit, a = min(n, m), s  # the text before the turn is common
+        while a < limit and full[a] == d(a):
+            a += 1
+        b = min(n - e, limit - a)  # so is the text after it, up to the bound Axolotl's suffix scan keeps
+        while b < limit - a and full[n - 1 - b] == d(m - 1 - b):
+            b += 1
+        spans.append((a, n - b))
+    a, b = min(x for x, _ in spans), max(y for _, y in spans)
+    return (a, b) if b > a else None
+
+
+def _plain_regions(spec: ChatSpec, turns, full, tools=None):
+    "Where each content sits in `full`, from one render with every content replaced; None if that does not rebuild it."
+    if any(set(t) - _PLAIN or not isinstance(t.get('content'), str) for t in turns):
+        return None
+    sent = [f"\ue000{i}\ue001" for i in range(len(turns))]
+    ph = spec.render([dict(t, content=s) for t, s in zip(turns, sent)], tools)
     pieces, rest = [], ph
     for s in sent:
         if rest.count(s) != 1:
-            return text, None
+            return None
         a, rest = rest.split(s)
         pieces.append(a)
     pieces.append(rest)
-    if not text.startswith(pieces[0]):
-        return text, None
-    spans, cur = [], len(pieces[0])
-    for i, m in enumerate(msgs):
-        c = m['content']
+    if not full.startswith(pieces[0]):
+        return None
+    regions, cur = [], len(pieces[0])
+    for i, t in enumerate(turns):
+        c = t['content']
         for cand in (c, c.strip(), c.lstrip(), c.rstrip()):
-            if text.startswith(cand, cur) and text.startswith(pieces[i + 1], cur + len(cand)):
+            if full.startswith(cand, cur) and full.startswith(pieces[i + 1], cur + len(cand)):
                 break
         else:
-            return text, None
-        spans.append((cur, cur + len(cand)))
+            return None
+        regions.append((cur, cur + len(cand)))
         cur += len(cand) + len(pieces[i + 1])
-    return (text, spans) if cur == len(text) else (text, None)
+    return regions if cur == len(full) else None
 
 
-def _spans_slow(tok, spec, msgs, tools=None):
-    "Fallback: render each prefix of the conversation to find where each message ends."
-    text = spec.render(msgs, tools)
-    spans, prev = [], 0
-    for i, m in enumerate(msgs):
-        end = len(spec.render(msgs[: i + 1], tools))
-        seg = text[prev:end]
-        c = m['content'].strip()
-        j = seg.rfind(c) if c else -1
-        spans.append((prev + j, prev + j + len(c)) if j >= 0 else (end, end))
-        prev = end
-    return text, spans
+def _should_train(t, spec: ChatSpec) -> bool:
+    if t.get('training') is not None:
+        return bool(t['training'])
+    if t.get('training_detail') is not None or t.get('reasoning_training_detail') is not None:
+        return bool(t.get('training_detail')) or bool(t.get('reasoning_training_detail'))
+    return spec.train_on_inputs or t.get('role') in spec.roles_to_train
 
 
-def chat_text(msgs, tok, spec: ChatSpec, tools=None):
-    "The rendered conversation and the character span of each message's content."
-    clean = _clean(msgs)
-    text, spans = _spans(tok, spec, clean, tools)
-    if spans is None:
-        text, spans = _spans_slow(tok, spec, clean, tools)
-    return text, spans
+def chat_text(turns, tok, spec: ChatSpec, tools=None, where=None) -> tuple:
+    "The rendered conversation and, per turn, `(trained, content span, reasoning span)` in characters (or None)."
+    try:
+        full = spec.render(turns, tools)
+        scan = 'all' in (spec.on_eos, spec.on_eot)  # untrained turns still place their end token
+        plain = _plain_regions(spec, turns, full, tools)
+        plan = []
+        for i, t in enumerate(turns):
+            on = _should_train(t, spec)
+            if not on and not scan:
+                plan.append(None)
+                continue
+            k = spec.thinking_key
+            detail, rdetail = t.get('training_detail'), t.get('reasoning_training_detail')
+            if plain is not None and not (i == 0 and spec.skip_system and t['role'] == 'system'):
+                span = _region_span(full, *plain[i])
+            else:
+                span = turn_span(
+                    spec, turns, i, full, tools, content_only=bool((detail or rdetail) and t.get(k) is not None)
+                )
+            rspan = (
+                turn_span(spec, turns, i, full, tools, reasoning_only=True)
+                if on and rdetail and t.get(k) is not None
+                else None
+            )
+            plan.append((on, span, rspan))
+    except DataError:
+        raise
+    except Exception as e:  # the template refused the conversation (e.g. roles that do not alternate)
+        msg = ' '.join(str(e).split())[:200]
+        raise DataError(
+            f"the chat template `{spec.name}` cannot render this conversation ({type(e).__name__}: {msg})",
+            where=where,
+            hint="fix the row, or use a template that accepts it (Axolotl fails the whole dataset here too)",
+        ) from None
+    return full, plan
+
+# %% ../nbs/06_data.ipynb #02dd8e9d
+def _token_span(span, starts, ends) -> tuple:
+    "Token span `[a, b)` of the tokens that overlap the character span, or (-1, -1)."
+    import bisect
+
+    if span is None:
+        return -1, -1
+    a, b = bisect.bisect_right(ends, span[0]), bisect.bisect_left(starts, span[1])
+    return (a, b) if a < len(ends) and b <= len(ends) and b > a else (-1, -1)
 
 
-def tokenize_chat(msgs, tok, spec: ChatSpec, tools=None):
-    "`input_ids` and `labels` for one conversation (messages from `chat_messages`)."
-    text, spans = chat_text(msgs, tok, spec, tools)
-    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-    return chat_labels(msgs, text, spans, enc['input_ids'], enc['offset_mapping'], spec)
+def _detail_offsets(tok, text, detail) -> list:
+    "Per token of `text` tokenized alone: trained or not by the ranges of `detail` (Axolotl's `get_offsets_for_train_detail`)."
+    offs = [list(o) for o in tok(text, return_offsets_mapping=True, add_special_tokens=False)['offset_mapping']]
+    if not offs:
+        return []
+    for i in range(len(offs) - 1):
+        offs[i][1] = offs[i + 1][0] - 1
+    offs[-1][1] = len(text) - 1
+    ranges = []
+    for d in detail:
+        b, e = d['begin_offset'], d['end_offset']
+        bt = next((i for i, (s, _) in enumerate(offs) if s >= b), len(offs))
+        bt -= 1 if bt > 0 and offs[bt - 1][1] > b else 0
+        et = next((i for i in range(len(offs) - 1, -1, -1) if offs[i][1] <= e), -1)
+        et += 1 if et < len(offs) - 1 and offs[et + 1][0] < e else 0
+        if bt <= et:
+            ranges.append((offs[bt][0], offs[et][1], d.get('train')))
+    return [any(s >= a and e <= b and t for a, b, t in ranges) for s, e in offs]
 
 
-def chat_labels(msgs, text, spans, ids, offs, spec: ChatSpec):
-    "Labels for the tokens `ids` (with character offsets `offs`) of the rendered conversation `text`."
-    n, trained, stops = len(msgs), [], []
-    for i, (m, (s, e)) in enumerate(zip(msgs, spans)):
-        if e <= s:
-            stops.append(None)
-            continue  # an empty message trains nothing, not even its end token
-        on = m['_train'] if m['_train'] is not None else (spec.train_on_inputs or m['role'] in spec.roles_to_train)
-        if m['_detail']:
-            for d in m['_detail']:  # character ranges of the content, end inclusive, as in Axolotl
-                if d.get('train'):
-                    trained.append((s + d['begin_offset'], s + d['end_offset'] + 1))
-            on = on or any(d.get('train') for d in m['_detail'])
-        elif on:
-            trained.append((s, e))
-        nxt = spans[i + 1][0] if i + 1 < n else len(text)
-        found = [(p, t) for t in spec.stops for p in [text.find(t, e, nxt)] if p >= 0]
-        stops.append((min(found), on) if found else None)
-    # `last`: the last trained turn's end token; as in Axolotl, when the other setting is `all` every turn is
-    # considered, so `last` becomes the final turn of any role
-    scan_all = 'all' in (spec.on_eos, spec.on_eot)
-    last_on = max((i for i, x in enumerate(stops) if x and (x[1] or scan_all)), default=None)
-    for i, x in enumerate(stops):
-        if not x:
+def _first(ids, start, wanted) -> int:
+    "The first index from `start` whose id is in `wanted`, or -1 (as Axolotl's loop: a start of -1 looks at the last token first)."
+    return next((i for i in range(start, len(ids)) if ids[i] in wanted), -1)
+
+
+def chat_labels(turns, plan, ids, offs, spec: ChatSpec) -> tuple:
+    "`(input_ids, labels)` for the tokens `ids` (character offsets `offs`) of a conversation rendered by `chat_text`."
+    starts, ends = [o[0] for o in offs], [o[1] for o in offs]
+    labels, last = [IGNORE] * len(ids), dict(eot=-1, eos=-1)
+    for t, p in zip(turns, plan):
+        if p is None:
             continue
-        (p, t), on = x
-
-        def wants(mode):
-            return mode == 'all' or (mode == 'turn' and on) or (mode == 'last' and i == last_on)
-
-        if (t == spec.eos and wants(spec.on_eos)) or (t in spec.eot and wants(spec.on_eot)):
-            trained.append((p, p + len(t)))
-    labels, k = [IGNORE] * len(ids), 0
-    trained.sort()
-    for j, (a, b) in enumerate(offs):
-        while k < len(trained) and trained[k][1] <= a:
-            k += 1
-        if k < len(trained) and trained[k][0] <= a < trained[k][1] and b > a:
-            labels[j] = ids[j]
+        on, span, rspan = p
+        a, b = _token_span(span, starts, ends)
+        if on and a != -1:
+            if t.get('training_detail'):
+                for j, x in enumerate(_detail_offsets(spec.tok, t['content'], t['training_detail'])):
+                    if x and a + j < len(ids):
+                        labels[a + j] = ids[a + j]
+            elif not t.get('reasoning_training_detail'):
+                labels[a:b] = ids[a:b]
+        if rspan is not None and (ra := _token_span(rspan, starts, ends)[0]) != -1:
+            for j, x in enumerate(_detail_offsets(spec.tok, t[spec.thinking_key], t['reasoning_training_detail'])):
+                if x and ra + j < len(ids):
+                    labels[ra + j] = ids[ra + j]
+        for kind, wanted, mode in (('eot', spec.eot_ids, spec.on_eot), ('eos', {spec.eos_id}, spec.on_eos)):
+            k = _first(ids, b, wanted)
+            if k != -1 and abs(k - b) <= 3:
+                last[kind] = k
+                if mode == 'all' or (mode == 'turn' and on):
+                    labels[k] = ids[k]
+    for kind, mode in (('eot', spec.on_eot), ('eos', spec.on_eos)):
+        if mode == 'last' and last[kind] != -1:
+            labels[last[kind]] = ids[last[kind]]
     return ids, labels
 
+
+def tokenize_chat(msgs, tok, spec: ChatSpec, tools=None, where=None) -> tuple:
+    "`input_ids` and `labels` for one conversation (turns from `chat_messages`)."
+    turns = [
+        {
+            ('training' if k == '_train' else 'training_detail' if k == '_detail' else k): v
+            for k, v in m.items()
+            if v is not None or not k.startswith('_')
+        }
+        for m in msgs
+    ]
+    text, plan = chat_text(turns, tok, spec, tools, where)
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    return chat_labels(turns, plan, enc['input_ids'], enc['offset_mapping'], spec)
+
 # %% ../nbs/06_data.ipynb #60f8062a
-def _check_alpaca(row, where):
-    for k in ('instruction', 'output'):
-        if not isinstance(row.get(k), str):
-            raise DataError(
-                f"field `{k}` is missing or not text: {json.dumps(row, ensure_ascii=False, default=str)[:160]}",
-                where=where,
-                hint="alpaca rows need `instruction` and `output` (and optionally `input`)",
-            )
-
-
-def _join_alpaca(p, r, tok, train_on_inputs):
-    "Prompt ids (with BOS) + response ids (BOS stripped, EOS appended); the prompt masked unless `train_on_inputs`."
-    if tok.bos_token_id is not None and r[:1] == [tok.bos_token_id]:
-        r = r[1:]
-    if not r or r[-1] != tok.eos_token_id:
-        r = r + [tok.eos_token_id]
-    return p + r, (p if train_on_inputs else [IGNORE] * len(p)) + r
-
-
-def tokenize_alpaca(row, tok, train_on_inputs=False, style='instruct', where=None):
+def tokenize_alpaca(
+    row: dict,  # `instruction`, `output`, optionally `input`
+    tok,  # The tokenizer
+    train_on_inputs: bool = False,  # Train on the prompt too
+    style: str = 'instruct',  # instruct, chat, chatml or phi
+    where: str = None,  # What to name in an error
+    max_length: int = 2048,  # `sequence_len`: prompt and response are each cut at this many tokens
+) -> tuple:
     "`input_ids` and `labels` for one alpaca row."
-    _check_alpaca(row, where)
-    return _join_alpaca(
-        tok(alpaca_prompt(row['instruction'], row.get('input'), style))['input_ids'],
-        tok(row['output'])['input_ids'],
-        tok,
-        train_on_inputs,
-    )
+    fmt = InstructionFormat(f'alpaca:{style}', 'alpaca', alpaca(style), 'instruction', tok, train_on_inputs, max_length)
+    return fmt([row], [where])[0][0]
 
 # %% ../nbs/06_data.ipynb #484c006e
 def _chunks(ids, tok, seq_len):
@@ -436,7 +734,7 @@ def _pretokenized(row, where=None):
 
 # %% ../nbs/06_data.ipynb #ba8291e4
 def base_type(t):
-    "`alpaca:chatml` -> `alpaca`; no type -> `pretokenized`."
+    "`alpaca:chatml` -> `alpaca`; no type -> `pretokenized`; a user-defined mapping -> `custom`."
     if t is None:
         return 'pretokenized'
     return t.split(':')[0] if isinstance(t, str) else 'custom'
@@ -451,31 +749,54 @@ def _ids(tok, texts, **kw):
     return tok(texts, **kw)['input_ids']
 
 
+def _tools(row, spec: ChatSpec, where=None):
+    "The row's tool definitions as the template gets them (JSON strings parsed, as Axolotl does), or None."
+    tools = row.get(spec.tools_key)
+    if tools is None:
+        return None
+    try:
+        tools = json.loads(tools) if isinstance(tools, str) else tools
+        for t in tools if isinstance(tools, list) else []:
+            f = t.get('function') if isinstance(t, dict) else None
+            if isinstance(f, dict) and isinstance(f.get('parameters'), str):
+                f['parameters'] = json.loads(f['parameters'])
+    except json.JSONDecodeError as e:
+        raise DataError(f"`{spec.tools_key}` is not valid JSON ({e.msg})", where=where) from None
+    if not isinstance(tools, list):
+        raise DataError(
+            f"`{spec.tools_key}` must be a list of tool definitions, not {type(tools).__name__}", where=where
+        )
+    return tools
+
+
 class BatchTokenizer:
     "Callable `(rows, wheres) -> [[(input_ids, labels), ...] per row]` for dataset `ds` (picklable, for worker processes)."
 
     def __init__(self, ds: DatasetConfig, cfg: Config, tok):
         self.ds, self.cfg, self.tok, self.type = ds, cfg, tok, base_type(ds.type)
-        if self.type not in ('chat_template', 'alpaca', 'completion', 'input_output', 'pretokenized'):
-            raise DataError(
-                f"dataset type `{ds.type}` is not supported",
-                where=ds.path,
-                hint="use chat_template, alpaca (:chat, :chatml, :phi), completion, input_output, or no type for pre-tokenized data",
-            )
-        self.spec = ChatSpec(ds, cfg, tok) if self.type == 'chat_template' else None
+        self.spec = self.format = None
+        if self.type == 'chat_template':
+            self.spec = ChatSpec(ds, cfg, tok)
+        elif self.type not in ('completion', 'input_output', 'pretokenized'):
+            self.format = prompt_format(ds, cfg, tok)
+            if self.format is None:
+                raise DataError(
+                    f"dataset type `{ds.type}` is not supported",
+                    where=ds.path,
+                    hint="use chat_template, completion, input_output, no type (pre-tokenized), or one of "
+                    + ', '.join(format_names()),
+                )
 
     def __call__(self, rows, wheres):
+        if self.format is not None:
+            return self.format(rows, wheres)
         return getattr(self, '_' + self.type)(rows, wheres)
 
     def _chat_template(self, rows, wheres):
         spec, tok, prepped = self.spec, self.tok, []
         for row, w in zip(rows, wheres):
-            msgs = chat_messages(row, spec, w)
-            prepped.append(
-                (msgs, *chat_text(msgs, tok, spec, row.get(spec.tools_key) if spec.tools_key else None))
-                if msgs
-                else None
-            )
+            turns = chat_messages(row, spec, w)
+            prepped.append((turns, *chat_text(turns, tok, spec, _tools(row, spec, w), w)) if turns else None)
         encs = iter(tok.backend_tokenizer.encode_batch([p[1] for p in prepped if p], add_special_tokens=False))
         out = []
         for p in prepped:
@@ -483,16 +804,8 @@ class BatchTokenizer:
                 out.append([])
                 continue
             e = next(encs)
-            out.append([chat_labels(p[0], p[1], p[2], list(e.ids), e.offsets, spec)])
+            out.append([chat_labels(p[0], p[2], list(e.ids), e.offsets, spec)])
         return out
-
-    def _alpaca(self, rows, wheres):
-        tok, style = self.tok, self.ds.type.partition(':')[2] or 'instruct'
-        for row, w in zip(rows, wheres):
-            _check_alpaca(row, w)
-        P = _ids(tok, [alpaca_prompt(r['instruction'], r.get('input'), style) for r in rows])
-        R = _ids(tok, [r['output'] for r in rows])
-        return [[_join_alpaca(p, r, tok, self.cfg.train_on_inputs)] for p, r in zip(P, R)]
 
     def _completion(self, rows, wheres):
         field, L, tok = self.ds.field or 'text', self.cfg.sequence_len, self.tok
@@ -531,11 +844,11 @@ class Drop:
     DUPLICATE = 'duplicate'
 
 
-def _drop_reason(ids, n_trained, cfg) -> str:
+def _drop_reason(ids, n_trained, cfg, seq_len=None) -> str:
     "Why the row `ids` is not kept, or '' when it is."
     if not ids:
         return Drop.EMPTY
-    if len(ids) > cfg.sequence_len:
+    if len(ids) > (seq_len or cfg.sequence_len):
         return Drop.TOO_LONG
     if len(ids) < cfg.min_sample_len:
         return Drop.TOO_SHORT
@@ -544,7 +857,8 @@ def _drop_reason(ids, n_trained, cfg) -> str:
     return ''
 
 
-def _tokenize_batch(batch, idx, *, fn, ds, cfg, source=0):
+def _tokenize_batch(batch, idx, *, fn, ds, cfg, source=0, seq_len=None):
+    L = seq_len or cfg.sequence_len
     out = dict(input_ids=[], labels=[], length=[], n_trained=[], drop=[], digest=[], source=[], row=[])
     keys = list(batch)
     rows = [{k: batch[k][n] for k in keys} for n in range(len(idx))]
@@ -553,12 +867,12 @@ def _tokenize_batch(batch, idx, *, fn, ds, cfg, source=0):
             pieces = [([], [])]
         for ids, labels in pieces:
             if cfg.excess_length_strategy == 'truncate':
-                ids, labels = ids[: cfg.sequence_len], labels[: cfg.sequence_len]
+                ids, labels = ids[:L], labels[:L]
             nt = sum(l != IGNORE for l in labels)
-            drop = _drop_reason(ids, nt, cfg)
+            drop = _drop_reason(ids, nt, cfg, L)
             if drop == Drop.TOO_LONG and cfg.excess_length_strategy == 'raise':
                 raise DataError(
-                    f"row {i} has {len(ids)} tokens, more than sequence_len {cfg.sequence_len}",
+                    f"row {i} has {len(ids)} tokens, more than sequence_len {L}",
                     where=ds.path,
                     hint="raise sequence_len, or set excess_length_strategy: drop or truncate",
                 )
@@ -581,7 +895,10 @@ def _code_digest():
     "A hash of ftkit's data code: a change to how rows are tokenized invalidates every cache."
     import importlib.util
 
-    return hashlib.sha256(Path(importlib.util.find_spec('ftkit.data').origin).read_bytes()).hexdigest()[:12]
+    h = hashlib.sha256()
+    for mod in ('ftkit.data', 'ftkit.prompt_formats', 'ftkit.templates'):
+        h.update(Path(importlib.util.find_spec(mod).origin).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def _tok_digest(tok):
@@ -595,11 +912,11 @@ def _tok_digest(tok):
     return h.hexdigest()[:16]
 
 
-def _prepare_one(ds: DatasetConfig, cfg: Config, tok, stats: dict, source: int = 0):
+def _prepare_one(ds: DatasetConfig, cfg: Config, tok, stats: dict, source: int = 0, seq_len: int = None):
     raw = load_source(ds)
     check_shape(raw.column_names, ds, raw[0] if len(raw) else None)
-    if ds.shards:
-        raw = raw.shard(num_shards=ds.shards, index=ds.shards_idx or 0)
+    if ds.shards:  # as Axolotl: shuffled, then one of `shards` pieces
+        raw = raw.shuffle(seed=cfg.seed).shard(num_shards=ds.shards, index=ds.shards_idx or 0)
     fn = BatchTokenizer(ds, cfg, tok)
     nproc = (
         cfg.dataset_num_proc
@@ -611,7 +928,7 @@ def _prepare_one(ds: DatasetConfig, cfg: Config, tok, stats: dict, source: int =
             'false'  # the workers are the parallelism; forked Rust threads can deadlock
         )
     fp = hashlib.sha256(
-        f"{raw._fingerprint}|{ds.model_dump_json()}|{cfg.model_dump_json()}|{_tok_digest(tok)}|{_code_digest()}".encode()
+        f"{raw._fingerprint}|{ds.model_dump_json()}|{cfg.model_dump_json()}|{seq_len}|{_tok_digest(tok)}|{_code_digest()}".encode()
     ).hexdigest()[:16]
     tokd = raw.map(
         _tokenize_batch,
@@ -620,7 +937,7 @@ def _prepare_one(ds: DatasetConfig, cfg: Config, tok, stats: dict, source: int =
         with_indices=True,
         remove_columns=raw.column_names,
         num_proc=nproc,
-        fn_kwargs=dict(fn=fn, ds=ds, cfg=cfg, source=source),
+        fn_kwargs=dict(fn=fn, ds=ds, cfg=cfg, source=source, seq_len=seq_len),
         new_fingerprint=fp,
         desc=f"Tokenizing {Path(ds.path).name}",
     )
@@ -628,9 +945,12 @@ def _prepare_one(ds: DatasetConfig, cfg: Config, tok, stats: dict, source: int =
     return tokd
 
 
-def _finish(parts, cfg, stats, shuffle):
+def _merge(parts, cfg, stats, shuffle):
+    "Concatenate the tokenized datasets as Axolotl's `merge_datasets` does, drop the rows that cannot train, count why."
     import datasets, collections, numpy as np
 
+    if len(parts) > 1 and cfg.shuffle_before_merging_datasets:
+        parts = [p.shuffle(seed=cfg.seed) for p in parts]
     full = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     col = lambda k: full.data.column(k)  # read small columns straight from Arrow
     drops = col('drop').to_pylist()
@@ -645,11 +965,15 @@ def _finish(parts, cfg, stats, shuffle):
     for d, c in collections.Counter(x for x in drops if x).items():
         stats['dropped'][d] = stats['dropped'].get(d, 0) + c
     keep = np.flatnonzero(np.array([not d for d in drops], dtype=bool))
-    lengths, n_trained = np.asarray(col('length'))[keep], np.asarray(col('n_trained'))[keep]
     full = full.select(keep).remove_columns(['drop', 'digest'])
-    if shuffle:
-        full = full.shuffle(seed=cfg.seed)
-    return full, lengths, n_trained
+    return full.shuffle(seed=cfg.seed) if shuffle else full
+
+
+def _shard(ds, cfg):
+    "One shard of the merged rows with `dataset_shard_num` / `dataset_shard_idx` (contiguous, as `Dataset.shard`)."
+    if cfg.dataset_shard_num and cfg.dataset_shard_idx is not None:
+        return ds.shard(num_shards=cfg.dataset_shard_num, index=cfg.dataset_shard_idx)
+    return ds
 
 
 def prepare_dataset(cfg: Config, tok, log=print):
@@ -657,12 +981,9 @@ def prepare_dataset(cfg: Config, tok, log=print):
     import datasets, numpy as np
 
     stats = dict(rows_in=0, rows_out=0, dropped={})
-    full, lengths, n_trained = _finish(
-        [_prepare_one(ds, cfg, tok, stats, k) for k, ds in enumerate(cfg.datasets)],
-        cfg,
-        stats,
-        cfg.shuffle_merged_datasets,
-    )
+    shuffle = cfg.shuffle_merged_datasets and not cfg.curriculum_sampling
+    full = _merge([_prepare_one(ds, cfg, tok, stats, k) for k, ds in enumerate(cfg.datasets)], cfg, stats, shuffle)
+    full = _shard(full, cfg)
     if len(full) == 0:
         raise DataError(
             "no rows left to train on",
@@ -671,14 +992,16 @@ def prepare_dataset(cfg: Config, tok, log=print):
     out = datasets.DatasetDict(train=full)
     if cfg.test_datasets:
         es = dict(rows_in=0, rows_out=0, dropped={})
-        out['eval'] = _finish(
-            [_prepare_one(ds, cfg, tok, es, k) for k, ds in enumerate(cfg.test_datasets)], cfg, es, False
-        )[0]
+        L = cfg.eval_sequence_len or cfg.sequence_len
+        parts = [_prepare_one(ds, cfg, tok, es, k, L) for k, ds in enumerate(cfg.test_datasets)]
+        out['eval'] = _shard(_merge(parts, cfg, es, False), cfg)
         stats['eval'] = dict(rows_in=es['rows_in'], rows_out=len(out['eval']), dropped=es['dropped'])
     elif cfg.val_set_size:
         n = int(cfg.val_set_size) if cfg.val_set_size >= 1 else max(1, int(round(cfg.val_set_size * len(full))))
-        sp = full.train_test_split(test_size=n, seed=cfg.seed, shuffle=True)
+        sp = full.train_test_split(test_size=n, seed=cfg.seed, shuffle=False)  # as Axolotl: the rows are mixed already
         out = datasets.DatasetDict(train=sp['train'], eval=sp['test'])
+    cols = full.with_format('numpy', columns=['length', 'n_trained'])[:]
+    lengths, n_trained = cols['length'], cols['n_trained']
     stats['rows_out'] = len(full)
     stats.update(
         tokens=int(lengths.sum()),
@@ -695,17 +1018,33 @@ def prepare_dataset(cfg: Config, tok, log=print):
     return out, stats
 
 # %% ../nbs/06_data.ipynb #24f76e4e
-_DATA_KEYS = (
+_DATA_KEYS = (  # the top-level keys that change the prepared rows (with every `datasets:` / `test_datasets:` key)
     'sequence_len',
+    'eval_sequence_len',
     'train_on_inputs',
     'excess_length_strategy',
     'min_sample_len',
     'val_set_size',
     'seed',
     'shuffle_merged_datasets',
+    'shuffle_before_merging_datasets',
+    'curriculum_sampling',
+    'dataset_exact_deduplication',
+    'dataset_shard_num',
+    'dataset_shard_idx',
+    'num_dataset_shards_to_save',
     'chat_template',
     'chat_template_jinja',
-    'test_datasets',
+    'chat_template_kwargs',
+    'default_system_message',
+    'eot_tokens',
+    'special_tokens',
+    'tokens',
+    'tokenizer_config',
+    'tokenizer_type',
+    'tokenizer_use_fast',
+    'tokenizer_legacy',
+    'added_tokens_overrides',
 )
 
 
@@ -718,13 +1057,16 @@ def _file_digest(path, h):
 def fingerprint(cfg: Config, tok) -> str:
     "A hash of everything that determines the prepared dataset."
     h = hashlib.sha256()
+    entries = [*cfg.datasets, *(cfg.test_datasets or [])]
     keys = dict(
-        datasets=[d.model_dump(mode='json') for d in cfg.datasets], **{k: getattr(cfg, k, None) for k in _DATA_KEYS}
+        datasets=[d.model_dump(mode='json') for d in cfg.datasets],
+        test_datasets=[d.model_dump(mode='json') for d in cfg.test_datasets or []],
+        **{k: getattr(cfg, k, None) for k in _DATA_KEYS},
     )
     h.update(json.dumps(keys, sort_keys=True, default=str).encode())
     h.update(_tok_digest(tok).encode())
     h.update(_code_digest().encode())
-    for d in cfg.datasets:
+    for d in entries:
         p = Path(resolve_data_path(d.path)).expanduser()
         if p.is_file():
             _file_digest(p, h)
@@ -743,6 +1085,13 @@ def load_or_prepare(cfg: Config, tok, log=print):
         return _load_or_prepare(cfg, tok, d, log)  # the ranks of a run prepare it once
 
 
+def _save(dd, path, cfg):
+    "Save the prepared `DatasetDict`, the training split as `num_dataset_shards_to_save` files when set."
+    n = cfg.num_dataset_shards_to_save
+    shards = {k: max(1, min(n, len(v))) for k, v in dd.items()} if n else None
+    dd.save_to_disk(str(path), num_shards=shards)
+
+
 def _load_or_prepare(cfg, tok, d, log):
     import datasets
 
@@ -753,7 +1102,7 @@ def _load_or_prepare(cfg, tok, d, log):
         return datasets.load_from_disk(str(d / 'data')), stats
     dd, stats = prepare_dataset(cfg, tok, log=log)
     with atomic_dir(d) as tmp:
-        dd.save_to_disk(str(tmp / 'data'))
+        _save(dd, tmp / 'data', cfg)
         (tmp / 'stats.json').write_text(json.dumps(stats, indent=1))
     return datasets.load_from_disk(str(d / 'data')), stats
 
@@ -792,3 +1141,99 @@ def preprocess(
             f"  length p50/p90/p99/max: {pc['50']}/{pc['90']}/{pc['99']}/{stats['max_len']} (sequence_len {cfg.sequence_len})"
         )
     return dd, stats
+
+# %% ../nbs/06_data.ipynb #e33e46a6
+def _first_rows(p: Path, ds: DatasetConfig, n: int) -> list:
+    "The first `n` rows of a local data file, read without preparing the whole file."
+    kind = ds.ds_type or _EXT.get(p.suffix.lower())
+    if kind == 'json':
+        with open(p, encoding='utf-8') as f:
+            head = f.read(1 << 16).lstrip()
+        if head.startswith('['):  # one JSON array: read it whole only when small
+            if p.stat().st_size > 64 << 20:
+                return []
+            return json.loads(p.read_text(encoding='utf-8'))[:n]
+        rows = []
+        with open(p, encoding='utf-8') as f:
+            for i, line in enumerate(f, 1):
+                if len(rows) == n:
+                    break
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise DataError(
+                            f"line {i} is not valid JSON ({e.msg}, column {e.colno})", where=str(p)
+                        ) from None
+        return rows
+    if kind == 'parquet':
+        import pyarrow.parquet as pq
+
+        return (
+            next(pq.ParquetFile(p).iter_batches(batch_size=n), None).to_pylist()
+            if pq.ParquetFile(p).metadata.num_rows
+            else []
+        )
+    if kind == 'csv':
+        import csv
+
+        with open(p, encoding='utf-8', newline='') as f:
+            return [r for _, r in zip(range(n), csv.DictReader(f))]
+    if kind == 'text':
+        with open(p, encoding='utf-8') as f:
+            return [dict(text=line.rstrip('\n')) for _, line in zip(range(n), f)]
+    return []
+
+
+_OPTIONAL = {'system', 'system_prompt'}  # columns a row may leave empty (no system prompt)
+
+
+def _row_problems(row: dict, ds: DatasetConfig) -> list:
+    "What the declared type needs that this row lacks."
+    need = _needs(ds) - _OPTIONAL
+    out = [f"no `{k}`" for k in sorted(need) if row.get(k) is None]
+    if out or base_type(ds.type) != 'chat_template':
+        return out
+    msgs = row[_chat_field(ds)]
+    if isinstance(msgs, str):
+        return []
+    mp = {'role': 'role', 'content': 'content', **(ds.message_property_mappings or {})}
+    for j, m in enumerate(msgs if isinstance(msgs, list) else [msgs]):
+        if not isinstance(m, dict) or mp['role'] not in m:
+            return [f"message {j} has no `{mp['role']}` (set message_property_mappings)"]
+    return []
+
+
+def check_data(
+    cfg: Config,  # The run's config
+    n_rows: int = 5,  # How many first rows of each local file to check
+) -> list:
+    "Problems with the data of `cfg`, one line each: missing local files, first rows that do not fit their `type`."
+    problems = []
+    for key in ('datasets', 'test_datasets'):
+        for i, ds in enumerate(getattr(cfg, key) or []):
+            at = f"{key}[{i}]"
+            try:
+                path = resolve_data_path(ds.path)
+            except DataError as e:
+                problems.append(f"{at}: {e.msg}")
+                continue
+            p = Path(path).expanduser()
+            if not p.exists():
+                if expects_local(path):
+                    problems.append(f"{at}: no such file: {p.resolve()}")
+                continue  # a Hub id: checked when it is loaded
+            if not p.is_file():
+                continue
+            try:
+                rows = _first_rows(p, ds, n_rows)
+                if rows:
+                    cols = {k for r in rows for k in r} | (_needs(ds) & _OPTIONAL)  # later rows may have them
+                    check_shape(sorted(cols), ds, rows[0])
+            except DataError as e:
+                problems.append(f"{at}: {p.resolve()}: {e.msg}")
+                continue
+            for k, r in enumerate(rows):
+                for what in _row_problems(r, ds):
+                    problems.append(f"{at}: {p.resolve()}: row {k}: {what}")
+    return problems

@@ -6,11 +6,12 @@ Docs: https://ftkit.github.io/ftkit/files.html.md"""
 
 # %% ../nbs/01_files.ipynb #87ab674e
 from __future__ import annotations
-import contextlib, os, shutil
+import contextlib, json, os, shutil
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['locked', 'atomic_dir', 'checkpoints', 'latest_checkpoint']
+__all__ = ['MANIFEST', 'locked', 'atomic_dir', 'checkpoints', 'latest_checkpoint', 'mark_complete', 'is_complete', 'RunInUse',
+           'run_lock', 'share_like_folder']
 
 # %% ../nbs/01_files.ipynb #dd48e60f
 @contextlib.contextmanager
@@ -30,6 +31,17 @@ def locked(
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _alive(pid: int) -> bool:
+    "Is process `pid` running on this machine?"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_dir(
     dest,  # The folder to write
@@ -38,6 +50,9 @@ def atomic_dir(
     dest = Path(dest)
     tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    for old in dest.parent.glob(f"{dest.name}.tmp*"):  # left by a process that was killed while writing
+        if old.name[len(dest.name) + 4 :].isdigit() and not _alive(int(old.name[len(dest.name) + 4 :])):
+            shutil.rmtree(old, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         yield tmp
@@ -51,6 +66,7 @@ def atomic_dir(
 # %% ../nbs/01_files.ipynb #ed4414bb
 def checkpoints(
     out,  # A run folder
+    complete: bool = False,  # Only those whose save finished (see `mark_complete`)
 ) -> list:
     "The `checkpoint-N` folders under `out`, oldest first."
 
@@ -58,12 +74,108 @@ def checkpoints(
         return int(p.name.split('-')[-1])
 
     found = [p for p in Path(out).glob('checkpoint-*') if p.is_dir() and p.name.split('-')[-1].isdigit()]
+    if complete:
+        found = [p for p in found if is_complete(p)]
     return sorted(found, key=step)
 
 
 def latest_checkpoint(
     out,  # A run folder
+    complete: bool = True,  # Skip checkpoints whose save did not finish
 ) -> str:
-    "The newest `checkpoint-N` folder under `out`, or None."
-    found = checkpoints(out)
+    "The newest (complete) `checkpoint-N` folder under `out`, or None."
+    found = checkpoints(out, complete)
     return str(found[-1]) if found else None
+
+
+MANIFEST = 'ftkit-complete.json'  # written last: the sizes of every file of a checkpoint whose save finished
+
+
+def mark_complete(
+    folder,  # A checkpoint folder whose save just finished
+):
+    "Record that `folder` was saved whole: a manifest of its files and sizes, written atomically, last."
+    import json
+
+    folder = Path(folder)
+    files = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob('*')) if p.is_file() and p.name != MANIFEST}
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(files))
+    os.replace(tmp, folder / MANIFEST)
+
+
+def is_complete(
+    folder,  # A checkpoint folder
+) -> bool:
+    """Did the save of `folder` finish? Its manifest exists and every file it lists is there with its size. In a run
+    folder where no checkpoint has a manifest (saved before they existed), one that holds a readable
+    `trainer_state.json` (the last file a save writes) counts as complete."""
+    import json
+
+    folder = Path(folder)
+    m = folder / MANIFEST
+    if not m.exists():
+        if any(folder.parent.glob(f"checkpoint-*/{MANIFEST}")):
+            return False
+        try:
+            json.loads((folder / 'trainer_state.json').read_text())
+        except (OSError, ValueError):
+            return False
+        return True
+    try:
+        files = json.loads(m.read_text())
+    except (OSError, ValueError):
+        return False
+    return all((folder / f).is_file() and (folder / f).stat().st_size == n for f, n in files.items())
+
+
+class RunInUse(Exception):
+    "Another process holds the run folder."
+
+
+@contextlib.contextmanager
+def run_lock(
+    folder,  # The run folder (`output_dir`)
+):
+    """Hold `folder` for this run: a second run on the same folder is refused, naming the holder (pid, host, start).
+    The lock is an `flock` on `folder/.ftkit-run.lock`, so a holder that dies (even by SIGKILL) releases it."""
+    import fcntl, json, socket, time
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / '.ftkit-run.lock'
+    f = open(path, 'a+')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        try:
+            holder = json.loads(f.read() or '{}')
+        except ValueError:
+            holder = {}
+        f.close()
+        raise RunInUse(holder) from None
+    f.seek(0)
+    f.truncate()
+    f.write(json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'))))
+    f.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+def share_like_folder(
+    folder,  # A folder whose files should be readable like the user's other files
+):
+    "Give the files under `folder` the mode new files get here (umask), e.g. 0644: safetensors writes 0600 temp files."
+    mask = os.umask(0)
+    os.umask(mask)
+    mode = 0o666 & ~mask
+    for p in Path(folder).rglob('*'):
+        if p.is_file() and (p.stat().st_mode & 0o777) != mode:
+            try:
+                p.chmod(mode)
+            except OSError:
+                pass

@@ -15,7 +15,8 @@ __all__ = ['stop_ids', 'use_stop_tokens', 'prompt_ids', 'generate_ids', 'generat
 # %% ../nbs/14_infer.ipynb #0ef39989
 def stop_ids(model, tok):
     "Token ids that end a reply: the generation config's EOS ids and the tokenizer's EOS."
-    ids = model.generation_config.eos_token_id if model.generation_config is not None else None
+    gc = getattr(model, 'generation_config', None)  # a classifier (reward model) has none
+    ids = gc.eos_token_id if gc is not None else None
     ids = [ids] if isinstance(ids, int) else list(ids or [])
     if tok.eos_token_id is not None and tok.eos_token_id not in ids:
         ids.append(tok.eos_token_id)
@@ -33,7 +34,7 @@ def use_stop_tokens(
         i = tok.convert_tokens_to_ids(t)
         if i is not None and i != tok.unk_token_id and i not in ids:
             ids.append(i)
-    if model.generation_config is not None:
+    if getattr(model, 'generation_config', None) is not None:
         model.generation_config.eos_token_id = ids
     return ids
 

@@ -13,13 +13,14 @@ from .data import IGNORE
 from .errors import FtkitError
 
 # %% auto #0
-__all__ = ['CSS', 'token_html', 'run_checks', 'Inspector', 'inspect']
+__all__ = ['CSS', 'token_html', 'run_checks', 'Inspector', 'pair_sides', 'pair_html', 'pair_checks', 'PairInspector', 'inspect']
 
 # %% ../nbs/18_inspector.ipynb #dc78886d
 CSS = """<style>
 .ft-tokens{font:13px/1.9 ui-monospace,Menlo,Consolas,monospace;white-space:normal;word-break:break-all}
 .ft-tok{border-radius:2px;padding:0 1px;margin:0 0 0 1px}
 .ft-trained{background:#c8f0c8;color:#0b4f0b}
+.ft-rejected .ft-trained{background:#f6d2d2;color:#7a1010}
 .ft-masked{color:#888}
 .ft-special{border:1px solid #999;border-radius:3px;font-size:11px}
 .ft-trained.ft-special{border-color:#2a8a2a}
@@ -64,6 +65,7 @@ def run_checks(cfg: Config, tok, prepared, stats: dict, raws=None, sample: int =
     "`(check, message)` for every problem found; an empty list when the data looks right."
     import numpy as np
     from ftkit.data import Drop, base_type, detect_type
+    from ftkit.prompt_formats import format_columns
     from ftkit.templates import resolve_chat_template
 
     out = []
@@ -120,7 +122,8 @@ def run_checks(cfg: Config, tok, prepared, stats: dict, raws=None, sample: int =
     vocab = tok.get_vocab()
     for k, ds in enumerate(cfg.datasets):
         t = base_type(ds.type)
-        if raws is not None and k < len(raws):
+        needs = format_columns(ds)  # a legacy prompt format: its own columns decide
+        if raws is not None and k < len(raws) and not (needs and needs <= set(raws[k].column_names)):
             fits = detect_type(raws[k].column_names)
             if fits and fits != t and not (t == 'completion' and fits == 'completion'):
                 out.append(
@@ -331,6 +334,173 @@ class Inspector:
 
         display(self.root)
 
+# %% ../nbs/18_inspector.ipynb #cc2aa963
+def pair_sides(
+    row: dict,  # A prepared preference row
+    kind: str,  # `preference_kind` of the config
+    seq_len: int,  # `sequence_len`: tokens past it are cut
+) -> tuple:
+    "`(prompt_ids, [(name, ids, labels), ...])`: the prompt once and each answer with its labels (-100: not trained)."
+    cut = lambda p, ids: [i if len(p) + j < seq_len else IGNORE for j, i in enumerate(ids)]
+    if kind in ('pairs', 'orpo'):
+        p = row['prompt_ids']
+        return p, [(n, row[f"{n}_ids"], cut(p, row[f"{n}_ids"])) for n in ('chosen', 'rejected')]
+    if kind == 'kto':
+        p = row['prompt_ids']
+        name = 'desirable' if row['label'] else 'undesirable'
+        return p, [(name, row['completion_ids'], cut(p, row['completion_ids']))]
+    if kind == 'reward':
+        from ftkit.preference_data import common_prefix
+
+        c, r = row['chosen_ids'], row['rejected_ids']
+        n = common_prefix(c, r)
+        return c[:n], [('chosen', c[n:], c[n:]), ('rejected', r[n:], r[n:])]
+    if kind == 'prm':
+        return [], [('steps', row['input_ids'], row['labels'])]
+    return [], []
+
+
+def pair_html(
+    row: dict,  # A prepared preference row
+    kind: str,  # `preference_kind` of the config
+    tok,  # The tokenizer
+    seq_len: int,  # `sequence_len`
+) -> str:
+    "The prompt once, then the answers side by side, trained tokens highlighted."
+    p, sides = pair_sides(row, kind, seq_len)
+    head = (
+        f"<div><b>prompt</b> · {len(p)} tokens, not trained</div>{token_html(p, [IGNORE] * len(p), tok)}" if p else ''
+    )
+    cols = ''.join(
+        f"<div class='{'ft-rejected' if name in ('rejected', 'undesirable') else ''}' style='flex:1;min-width:0'><div><b>{name}</b> · {len(ids)} tokens, "
+        f"{sum(l != IGNORE for l in labels)} trained</div>{token_html(ids, labels, tok)}</div>"
+        for name, ids, labels in sides
+    )
+    return f"{head}<div style='display:flex;gap:16px;margin-top:8px'>{cols}</div>"
+
+
+def pair_checks(
+    cfg: Config,  # The run's config
+    tok,  # The tokenizer
+    ds,  # The prepared preference rows
+    stats: dict,  # Their summary (`prepare_preference`)
+    sample: int = 2000,  # Rows the token checks read
+) -> list:
+    "`(check, message)` for every problem of the pairs; empty when they look right."
+    from ftkit.config import preference_kind
+    from ftkit.preference_data import PrefDrop
+
+    kind, out, n = preference_kind(cfg), [], stats.get('rows_in', 0) or 1
+    where = lambda reason: ', '.join(stats.get('dropped_rows', {}).get(reason, [])[:3])
+    if stats['dropped'].get(PrefDrop.SAME):
+        out.append(
+            (
+                'chosen identical to rejected',
+                f"{stats['dropped'][PrefDrop.SAME]:,} of {n:,} pairs have the same chosen and rejected answer "
+                f"and were dropped ({where(PrefDrop.SAME)}): check field_chosen / field_rejected",
+            )
+        )
+    rows = ds.select(range(min(sample, len(ds)))) if len(ds) else ds
+    L = cfg.sequence_len
+    if kind in ('pairs', 'orpo', 'kto'):
+        ans = ('chosen_ids', 'rejected_ids') if kind != 'kto' else ('completion_ids',)
+        cut = sum(1 for r in rows if any(len(r['prompt_ids']) + len(r[a]) > L for a in ans))
+        if cut or stats['dropped'].get(PrefDrop.TOO_LONG):
+            out.append(
+                (
+                    'responses cut off',
+                    f"{stats['dropped'].get(PrefDrop.TOO_LONG, 0):,} pairs were longer than sequence_len {L} and dropped"
+                    + (f" ({where(PrefDrop.TOO_LONG)})" if stats['dropped'].get(PrefDrop.TOO_LONG) else '')
+                    + (f"; {cut:,} more have answers cut at {L} tokens" if cut else '')
+                    + ": raise sequence_len, or shorten the prompts",
+                )
+            )
+        eos = tok.eos_token_id
+        texts = ('chosen', 'rejected') if kind != 'kto' else ('completion',)
+        ends = {tok.eos_token} | {m for m in _markers(tok.chat_template or '') if m in tok.get_vocab()}
+        lacking = sum(1 for r in rows for t in texts if not any(r[t].rstrip().endswith(e) for e in ends if e))
+        if lacking:
+            out.append(
+                (
+                    'end token missing',
+                    f"{lacking:,} answers in the first {len(rows):,} rows do not end with the template's end token "
+                    f"({', '.join(sorted(e for e in ends if e))}); TRL appends {tok.eos_token}, "
+                    "which the prompt's format may not use: check the dataset `type` matches the model's template",
+                )
+            )
+        vocab = tok.get_vocab()
+        text = ''.join(r['prompt'] + ''.join(r[t] for t in texts) for r in rows.select(range(min(50, len(rows)))))
+        for m in _markers(text):
+            if m not in vocab and len(tok(m, add_special_tokens=False)['input_ids']) > 1:
+                out.append(
+                    (
+                        'template token missing',
+                        f"the data writes {m}, which this tokenizer lacks and splits into pieces: the `type` "
+                        f"(e.g. chatml.* on a Llama-3 model) does not match the model; use llama3.* or chat_template",
+                    )
+                )
+                break
+    for reason, count in stats['dropped'].items():
+        if reason not in (PrefDrop.SAME, PrefDrop.TOO_LONG):
+            out.append(('dropped', f"{count:,} rows dropped: {reason} ({where(reason)})"))
+    return out
+
+
+class PairInspector:
+    "The pair view: one pair at a time (prompt once, chosen and rejected side by side), the summary and the checks."
+
+    def __init__(self, cfg: Config, tok, prepared, stats: dict, raws=None, sample: int = 2000):
+        import ipywidgets as W
+        from ftkit.config import preference_kind
+        from ftkit.preference_data import summary_line
+
+        self.cfg, self.tok, self.ds, self.stats, self.raws = cfg, tok, prepared, stats, raws
+        self.kind = preference_kind(cfg)
+        self.checks = pair_checks(cfg, tok, prepared, stats, sample)
+        n = max(0, len(prepared) - 1)
+        self.slider = W.IntSlider(value=0, min=0, max=n, description='pair', continuous_update=False)
+        self.prev, self.next = W.Button(description='◀ previous'), W.Button(description='next ▶')
+        self.status, self.tokens, self.raw = W.HTML(), W.HTML(), W.HTML()
+        self.panel = W.HTML(f"<div style='font:12px sans-serif'>{html.escape(summary_line(stats))}</div>")
+        self.alerts = W.HTML(
+            ''.join(f"<div class='ft-warn'>⚠ <b>{html.escape(k)}</b>: {html.escape(m)}</div>" for k, m in self.checks)
+            or "<div class='ft-ok'>✓ no problems found</div>"
+        )
+        self.prev.on_click(lambda _: self.go(self.slider.value - 1))
+        self.next.on_click(lambda _: self.go(self.slider.value + 1))
+        self.slider.observe(lambda c: self.show(c['new']), names='value')
+        self.root = W.VBox(
+            [W.HTML(CSS), self.alerts, self.panel, W.HBox([self.prev, self.slider, self.next]), self.status, self.tokens, self.raw]
+        )
+        self.show(0)
+
+    def go(self, i: int):
+        "Show pair `i` (clamped)."
+        self.slider.value = max(0, min(self.slider.max, int(i)))
+
+    def show(self, i: int):
+        "Render pair `i`."
+        if not len(self.ds):
+            self.tokens.value = "<i>no pairs left to show</i>"
+            return
+        r = self.ds[int(i)]
+        src = f" · from <code>{html.escape(self.cfg.datasets[r['source']].path)}</code> row {r['row']}" if 'source' in r else ''
+        self.status.value = f"<b>pair {i}</b> of {len(self.ds):,}{src}"
+        self.tokens.value = pair_html(r, self.kind, self.tok, self.cfg.sequence_len)
+        raw = self.raws[r['source']][r['row']] if self.raws is not None and 'source' in r else None
+        self.raw.value = (
+            "<div><b>source record</b></div><div class='ft-raw'>"
+            + html.escape(json.dumps(raw, ensure_ascii=False, indent=1, default=str))
+            + "</div>"
+            if raw is not None
+            else ''
+        )
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.root)
+
 # %% ../nbs/18_inspector.ipynb #6829bf76
 def inspect(
     src,  # A config (YAML path or text, dict, `Config`), or a prepared dataset (with `tok`)
@@ -355,6 +525,13 @@ def inspect(
     cfg = src if isinstance(src, Config) else load_config(src)
     quiet_libraries()
     tok = tok or load_tokenizer(cfg)
+    from ftkit.config import preference_kind
+
+    if preference_kind(cfg):  # preference data: the pair view
+        from ftkit.preference_data import load_or_prepare_preference
+
+        dd, stats = load_or_prepare_preference(cfg, tok, log=None)
+        return PairInspector(cfg, tok, dd[split], stats, [load_source(ds) for ds in cfg.datasets], sample)
     dd, stats = load_or_prepare(cfg, tok, log=None)
     raws = [load_source(ds) for ds in cfg.datasets]
     cmp = None

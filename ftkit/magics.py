@@ -29,7 +29,7 @@ def svg_chart(series, width: int = 300, height: int = 110, title: str = '') -> s
     L, R, T, B = 44, 6, 16, 16
     fx = lambda x: L + (x - x0) / (x1 - x0) * (width - L - R)
     fy = lambda y: T + (y1 - y) / (y1 - y0) * (height - T - B)
-    fmt = lambda v: f"{v:.2e}" if abs(v) < 1e-2 else f"{v:.3g}"
+    fmt = lambda v: '0' if v == 0 else f"{v:.2e}" if abs(v) < 1e-2 else f"{v:.3g}"
     out = [
         f"<svg width='{width}' height='{height}' xmlns='http://www.w3.org/2000/svg' style='font:10px sans-serif'>",
         f"<text x='{L}' y='11' fill='#333'>{html.escape(title)}</text>",
@@ -58,8 +58,15 @@ def _hms(s):
 class LiveView:
     "The run's progress, drawn in the cell and updated in place as metrics rows arrive."
 
-    def __init__(self, title: str = '', display: bool = True, min_interval: float = 0.3):
+    def __init__(
+        self,
+        title: str = '',  # The run's name, shown first
+        display: bool = True,  # Display in the current cell (False: state only, for tests)
+        min_interval: float = 0.3,  # Seconds between redraws
+        metrics=(),  # The method's own metrics (`Method.metrics`): names, or tuples of names drawn together
+    ):
         self.title, self.rows, self.t0, self.last, self.min_interval = title, [], time.time(), 0.0, min_interval
+        self.metrics = tuple((m,) if isinstance(m, str) else tuple(m) for m in metrics)
         self.done, self.handle = None, None
         if display:
             from IPython.display import display as _display
@@ -107,6 +114,7 @@ class LiveView:
             loss_curve=[(r['step'], r['loss']) for r in tr],
             eval_curve=[(r['step'], r['eval_loss']) for r in ev],
             lr_curve=[(r['step'], r.get('learning_rate')) for r in tr],
+            metric_curves={n: [(r['step'], r[n]) for r in tr if n in r] for g in self.metrics for n in g},
         )
 
     def text(self) -> str:
@@ -152,6 +160,7 @@ class LiveView:
             title='loss (train, eval ●)',
         )
         lr = svg_chart([(xs(s['lr_curve']), ys(s['lr_curve']), '#8e44ad', 'lr', False)], title='learning rate')
+        charts = [loss, lr] + self._metric_charts(s['metric_curves'])
         warn = ''.join(f"<div style='color:#a04000'>&#9888; {html.escape(w)}</div>" for w in s['warnings'])
         foot = ''
         if d and d.get('error'):
@@ -166,8 +175,30 @@ class LiveView:
         title = f"<b>{html.escape(self.title)}</b> " if self.title else ''
         return (
             f"<div class='ftkit-live' style='font:12px sans-serif'>{title}<span>{head}</span>{bar}"
-            f"<div style='display:flex;gap:12px'>{loss}{lr}</div>{warn}{foot}</div>"
+            f"<div style='display:flex;gap:12px;flex-wrap:wrap'>{''.join(charts)}</div>{warn}{foot}</div>"
         )
+
+    _COLOURS = ('#27ae60', '#c0392b', '#2e86de', '#e67e22')
+    _NAMES = ('green', 'red', 'blue', 'orange')
+
+    def _metric_charts(self, curves: dict) -> list:
+        "One small chart per group of the method's metrics that has values yet (`rewards/chosen` and `rewards/rejected` together)."
+        out = []
+        for g in self.metrics:
+            series = [
+                ([a for a, _ in curves[n]], [b for _, b in curves[n]], self._COLOURS[i % 4], n, False)
+                for i, n in enumerate(g)
+                if curves.get(n)
+            ]
+            if series:
+                names = [n for n in g if curves.get(n)]
+                title = names[0] if len(names) == 1 else ' · '.join(n.split('/')[-1] for n in names)
+                if len(names) > 1 and len({n.split('/')[0] for n in names}) == 1:
+                    title = f"{names[0].split('/')[0]}: " + ', '.join(
+                        f"{n.split('/')[-1]} ({self._NAMES[g.index(n) % 4]})" for n in names
+                    )
+                out.append(svg_chart(series, title=title))
+        return out
 
     def bundle(self) -> dict:
         return {'text/plain': self.text(), 'text/html': self.html()}
@@ -233,12 +264,16 @@ def finetune(line: str, cell: str, namespace: dict):
         ov['auto_resume_from_checkpoints'] = True
     cfg = load_config(cell, ov, namespace=namespace, source='the cell')
     if args.dry_run:
+        from ftkit.data import check_data
         from ftkit.training import plan, format_plan
 
-        print(format_plan(plan(cfg)))
+        problems = check_data(cfg)  # missing files, rows that do not fit the type: said before any tokenizing
+        if problems:
+            raise FtkitError("the data does not fit the config:\n  " + "\n  ".join(problems))
+        print(format_plan(plan(cfg)))  # with the method's own lines (pairs, the reference pass)
         res = cfg
     elif args.preprocess or args.inspect:
-        from ftkit.data import preprocess
+        from ftkit.methods import preprocess
 
         res = preprocess(cfg)
         if args.inspect:
@@ -248,7 +283,9 @@ def finetune(line: str, cell: str, namespace: dict):
     else:
         from ftkit.launch import launch
 
-        view = LiveView(Path(cfg.output_dir).name) if _rich() else None
+        from ftkit.methods import method_for
+
+        view = LiveView(Path(cfg.output_dir).name, metrics=method_for(cfg).metrics) if _rich() else None
         out = StepFilter() if view else print  # with the live view, the per-step lines are left to it
         try:
             res = launch(cfg, mode=args.launch, num_processes=args.num_processes, log=out, on_row=view)

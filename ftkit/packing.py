@@ -10,19 +10,36 @@ import inspect, random
 from .data import IGNORE
 
 # %% auto #0
-__all__ = ['VARLEN', 'pack_bins', 'packing_efficiency', 'PackedDataset', 'Collator', 'varlen_available', 'register_varlen']
+__all__ = ['VARLEN', 'pack_bins', 'packing_efficiency', 'PackedDataset', 'Collator', 'pad_settings', 'flattens',
+           'varlen_available', 'register_varlen']
 
 # %% ../nbs/07_packing.ipynb #e230ce36
-def pack_bins(lengths, capacity: int, seed: int = 0) -> list:
-    "Group sample indices into bins whose lengths sum to at most `capacity` (first-fit decreasing)."
+def pack_bins(
+    lengths,  # The length of each sample
+    capacity: int,  # The most tokens a bin holds (`sequence_len`)
+    seed: int = 0,  # Seed of the shuffle of the bins (first-fit decreasing only)
+    sequential: bool = False,  # Next-fit in the given order, bins in order (`sample_packing_sequentially`)
+) -> list:
+    "Group sample indices into bins of at most `capacity` tokens (first-fit decreasing, or next-fit in order)."
     import bisect
 
+    for i, n in enumerate(lengths):
+        if n > capacity:
+            raise ValueError(f"sample {i} has {n} tokens, more than the bin capacity {capacity}")
+    if sequential:
+        bins, room = [], 0
+        for i, n in enumerate(lengths):
+            if bins and n <= room:
+                bins[-1].append(i)
+                room -= n
+            else:
+                bins.append([i])
+                room = capacity - n
+        return bins
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     bins, free = [], []  # free: sorted (room, bin index) for bins that still have room
     for i in order:
         n = lengths[i]
-        if n > capacity:
-            raise ValueError(f"sample {i} has {n} tokens, more than the bin capacity {capacity}")
         j = bisect.bisect_left(free, (n, -1))  # the tightest bin with room (best fit)
         if j < len(free):
             room, b = free.pop(j)
@@ -103,6 +120,30 @@ class Collator:
             labels[i, :k] = torch.tensor(r['labels'])
             att[i, :k] = 1
         return dict(input_ids=ids, labels=labels, attention_mask=att)
+
+# %% ../nbs/07_packing.ipynb #0a379a37
+def pad_settings(
+    cfg,  # The run's config (`pad_to_multiple_of`, `pad_to_sequence_len`, `sequence_len`)
+) -> dict:
+    "`pad_to_multiple` and `pad_to` for the `Collator`, as Axolotl's collator pads."
+    import math
+
+    multiple = cfg.pad_to_multiple_of or 64
+    if cfg.pad_to_sequence_len:
+        return dict(pad_to_multiple=multiple, pad_to=multiple * math.ceil(cfg.sequence_len / multiple))
+    return dict(pad_to_multiple=multiple if cfg.pad_to_sequence_len is None else 1, pad_to=None)
+
+
+def flattens(
+    cfg,  # The run's config (`batch_flattening`, `sample_packing`, `micro_batch_size`)
+    varlen: bool,  # Whether the model's attention runs packed rows from sequence boundaries
+) -> bool:
+    "Whether micro-batches are concatenated padding-free, unpacked (`batch_flattening`; `auto` as Axolotl decides)."
+    if cfg.sample_packing or not cfg.batch_flattening:
+        return False
+    if cfg.batch_flattening == 'auto':
+        return varlen and cfg.micro_batch_size > 1
+    return True
 
 # %% ../nbs/07_packing.ipynb #1c4a370c
 VARLEN = 'ftkit_varlen'

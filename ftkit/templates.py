@@ -6,13 +6,15 @@ Docs: https://ftkit.github.io/ftkit/templates.html.md"""
 
 # %% ../nbs/02_templates.ipynb #868043e6
 from __future__ import annotations
-import warnings
+import importlib.resources
+from collections.abc import Mapping
 from pathlib import Path
 from .errors import DataError
 
 # %% auto #0
-__all__ = ['LLAMA3_TEMPLATE', 'CHATML_TEMPLATE', 'SHIPPED_TEMPLATES', 'CHAT_TEMPLATES', 'ALPACA_SYSTEM', 'ALPACA_SYSTEM_NO_INPUT',
-           'ALPACA_STYLES', 'resolve_chat_template', 'alpaca_prompt']
+__all__ = ['LLAMA3_TEMPLATE', 'CHATML_TEMPLATE', 'TEMPLATE_DIR', 'SHIPPED_TEMPLATES', 'CHAT_TEMPLATES', 'AXOLOTL_DEFAULT_SYSTEM',
+           'ALPACA_SYSTEM', 'ALPACA_SYSTEM_NO_INPUT', 'ALPACA_STYLES', 'TemplateFiles', 'resolve_chat_template',
+           'with_default_system_message', 'alpaca_prompt']
 
 # %% ../nbs/02_templates.ipynb #3315851e
 LLAMA3_TEMPLATE = (
@@ -25,87 +27,94 @@ CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-SHIPPED_TEMPLATES = dict(chatml=CHATML_TEMPLATE, llama3=LLAMA3_TEMPLATE)
+
+# %% ../nbs/02_templates.ipynb #c825abda
+TEMPLATE_DIR = Path(str(importlib.resources.files('ftkit'))) / 'assets' / 'chat_templates'
+
+
+class TemplateFiles(Mapping):
+    "Chat template texts by name, read from the `.jinja` files of `folder` on first use."
+
+    def __init__(
+        self,
+        folder: Path,  # A folder of `<name>.jinja` files
+    ):
+        self.folder, self._text = Path(folder), {}
+        self.names = tuple(sorted(p.stem for p in self.folder.glob('*.jinja')))
+
+    def __getitem__(self, name):
+        if name not in self.names:
+            raise KeyError(name)
+        if name not in self._text:
+            self._text[name] = (self.folder / f'{name}.jinja').read_text(encoding='utf-8')
+        return self._text[name]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self):
+        return len(self.names)
+
+
+SHIPPED_TEMPLATES = TemplateFiles(TEMPLATE_DIR)
 
 # %% ../nbs/02_templates.ipynb #2322cff2
 CHAT_TEMPLATES = (
     'tokenizer_default',
-    'tokenizer_default_fallback_chatml',
-    'tokenizer_default_fallback_llama3',
-    'alpaca',
-    'chatml',
-    'mistral_v1',
-    'mistral_v2v3',
-    'mistral_v3_tekken',
-    'mistral_v7_tekken',
-    'gemma',
-    'gemma3',
-    'gemma3n',
-    'gemma4',
-    'cohere',
-    'llama3',
-    'llama3_2_vision',
-    'llama4',
-    'phi_3',
-    'phi_35',
-    'phi_4',
-    'deepseek_v2',
-    'deepseek_v3',
-    'jamba',
     'jinja',
-    'qwen_25',
-    'qwen2_vl',
-    'qwen3',
-    'qwen3_5',
-    'falcon_h1',
-    'exaone',
-    'metharme',
-    'pixtral',
-    'llava',
-    'aya',
-    'command_a',
-    'command_a_tool_use',
-    'command_a_rag',
-    'granite',
+    *SHIPPED_TEMPLATES,
+    *(f'tokenizer_default_fallback_{name}' for name in SHIPPED_TEMPLATES),
 )
 
 # %% ../nbs/02_templates.ipynb #2e8058cd
+_FALLBACK = 'tokenizer_default_fallback_'
+
+
 def resolve_chat_template(
     name: str,  # A name from `CHAT_TEMPLATES`, or None for the tokenizer's own
     jinja: str,  # `chat_template_jinja`: template text or a path to a .jinja file
     tok,  # The tokenizer (its own template is `tokenizer_default`)
     where: str = None,  # What to name in an error (a dataset path or a key)
 ) -> str:
-    "The jinja text of chat template `name` for tokenizer `tok`."
+    "The jinja text of chat template `name` for tokenizer `tok`, as Axolotl's `get_chat_template` picks it."
     if jinja and name in (None, 'jinja'):
         p = Path(jinja).expanduser()
         is_file = '\n' not in jinja and len(jinja) < 4096 and p.is_file()
         return p.read_text(encoding='utf-8') if is_file else jinja
     name = name or 'tokenizer_default'
-    if name.startswith('tokenizer_default'):
+    if name == 'jinja':
+        raise DataError("`chat_template: jinja` needs `chat_template_jinja`", where=where)
+    if name == 'tokenizer_default' or name.startswith(_FALLBACK):
         if tok.chat_template:
             return tok.chat_template
-        fallback = name.removeprefix('tokenizer_default_fallback_') if name != 'tokenizer_default' else None
-        if fallback in SHIPPED_TEMPLATES:
-            return SHIPPED_TEMPLATES[fallback]
+        if name.startswith(_FALLBACK) and name.removeprefix(_FALLBACK) in SHIPPED_TEMPLATES:
+            return SHIPPED_TEMPLATES[name.removeprefix(_FALLBACK)]
         raise DataError(
             "the tokenizer has no chat template",
             where=where,
-            hint="set `chat_template: chatml` (or llama3), or `chat_template_jinja` with your template",
+            hint="set `chat_template: chatml` (or another name), or `chat_template_jinja` with your template",
         )
     if name in SHIPPED_TEMPLATES:
         return SHIPPED_TEMPLATES[name]
-    if tok.chat_template:
-        warnings.warn(
-            f"chat_template `{name}`: ftkit does not ship this template; using the tokenizer's own chat template",
-            stacklevel=2,
-        )
-        return tok.chat_template
     raise DataError(
-        f"ftkit does not ship the `{name}` chat template and the tokenizer has none",
+        f"unknown chat template `{name}`",
         where=where,
-        hint="set `chat_template_jinja` to the template text (or a .jinja file)",
+        hint=f"use one of {', '.join(SHIPPED_TEMPLATES)}, or `chat_template_jinja` with your own",
     )
+
+# %% ../nbs/02_templates.ipynb #ced41496
+AXOLOTL_DEFAULT_SYSTEM = "You are a helpful assistant."
+
+
+def with_default_system_message(
+    text: str,  # A chat template
+    name: str,  # Its name in the config (`chat_template`)
+    message: str = None,  # `default_system_message`
+) -> str:
+    "The template with its default system message replaced by `message`, as Axolotl's loader does (`chatml` only)."
+    if message and name == 'chatml':
+        return text.replace(AXOLOTL_DEFAULT_SYSTEM, message)
+    return text
 
 # %% ../nbs/02_templates.ipynb #718502ea
 ALPACA_SYSTEM = (

@@ -6,13 +6,16 @@ Docs: https://ftkit.github.io/ftkit/tokenizer.html.md"""
 
 # %% ../nbs/05_tokenizer.ipynb #268c3de0
 from __future__ import annotations
+import json, warnings
+from pathlib import Path
 from .errors import ModelError
 from .config import Config
-from .templates import resolve_chat_template
+from .templates import resolve_chat_template, with_default_system_message, AXOLOTL_DEFAULT_SYSTEM
 from .tiny import resolve_model
+from .files import locked, atomic_dir
 
 # %% auto #0
-__all__ = ['PAD_CANDIDATES', 'set_pad_token', 'load_tokenizer']
+__all__ = ['PAD_CANDIDATES', 'set_pad_token', 'override_added_tokens', 'load_tokenizer']
 
 # %% ../nbs/05_tokenizer.ipynb #917157f4
 PAD_CANDIDATES = ['<|finetune_right_pad_id|>', '<|pad|>', '<pad>', '[PAD]', '<|endoftext|>', '<|end_of_text|>']
@@ -32,18 +35,96 @@ def set_pad_token(
     tok.pad_token = tok.eos_token
     return tok
 
+# %% ../nbs/05_tokenizer.ipynb #719c3651
+def override_added_tokens(
+    source: str,  # The tokenizer's folder or Hub id
+    overrides: dict,  # `{token id: new text}`
+    dest: Path,  # The folder to write the renamed tokenizer to
+    revision: str = None,  # Hub revision of `source`
+) -> str:
+    "Write the tokenizer of `source` to `dest`, the added tokens `overrides` renamed (Axolotl's `modify_tokenizer_files`)."
+    overrides = {int(k): v for k, v in overrides.items()}
+    dest, made = (
+        Path(dest),
+        json.dumps(dict(source=str(source), revision=revision, overrides=overrides), sort_keys=True),
+    )
+    with locked(dest.with_name(dest.name + '.lock')):
+        if (dest / 'ftkit_overrides.json').exists() and (dest / 'ftkit_overrides.json').read_text() == made:
+            return str(dest)  # written already (another rank, an earlier load): never rewritten under a reader
+        _write_overrides(source, overrides, dest, revision, made)
+    return str(dest)
+
+
+def _write_overrides(source, overrides, dest, revision, made):
+    "Save the tokenizer of `source` to `dest` (whole or not at all), its added tokens renamed in its files."
+    from transformers import AutoTokenizer
+
+    with atomic_dir(dest) as tmp:
+        AutoTokenizer.from_pretrained(source, use_fast=True, revision=revision).save_pretrained(str(tmp))
+        conf = tmp / 'tokenizer_config.json'
+        if conf.exists():
+            d = json.loads(conf.read_text(encoding='utf-8'))
+            for i, text in overrides.items():
+                if 'added_tokens_decoder' in d:
+                    if str(i) not in d['added_tokens_decoder']:
+                        raise ModelError(
+                            f"`added_tokens_overrides`: token id {i} is not an added token of this tokenizer"
+                        )
+                    d['added_tokens_decoder'][str(i)]['content'] = text
+            conf.write_text(json.dumps(d, indent=2, ensure_ascii=False), encoding='utf-8')
+        tj = tmp / 'tokenizer.json'
+        if tj.exists():
+            d = json.loads(tj.read_text(encoding='utf-8'))
+            added = {t['id']: t for t in d.get('added_tokens', [])}
+            vocab = d.get('model', {}).get('vocab')
+            for i, text in overrides.items():
+                if i not in added:
+                    raise ModelError(
+                        f"`added_tokens_overrides`: token id {i} is not an added token of this tokenizer",
+                        hint=f"only added (reserved) tokens can be renamed: ids {min(added)}..{max(added)} here"
+                        if added
+                        else None,
+                    )
+                added[i]['content'] = text
+                if isinstance(vocab, dict):
+                    old = next((k for k, v in vocab.items() if v == i), None)
+                    if old is not None:
+                        del vocab[old]
+                        vocab[text] = i
+            tj.write_text(json.dumps(d, indent=2, ensure_ascii=False), encoding='utf-8')
+        (tmp / 'ftkit_overrides.json').write_text(made)
+
 # %% ../nbs/05_tokenizer.ipynb #9f927ea0
+def _tokenizer_class(name: str):
+    "The 🤗 tokenizer class `tokenizer_type` names."
+    import transformers
+
+    if not name:
+        return transformers.AutoTokenizer
+    cls = getattr(transformers, name, None)
+    if cls is None or not hasattr(cls, 'from_pretrained'):
+        raise ModelError(
+            f"`tokenizer_type: {name}` is not a tokenizer class of transformers {transformers.__version__}",
+            hint="use AutoTokenizer (or the class the model card names, e.g. LlamaTokenizer, PreTrainedTokenizerFast)",
+        )
+    return cls
+
+
 def load_tokenizer(
     cfg: Config,  # The run's config
 ):
     "The tokenizer of `cfg` (`tokenizer_config` or the base model), with special tokens and chat template applied."
-    from transformers import AutoTokenizer
-
     name = resolve_model(cfg.tokenizer_config or cfg.base_model)
+    kw = dict(trust_remote_code=cfg.trust_remote_code, revision=cfg.revision_of_model)
+    kw['use_fast'] = True if cfg.tokenizer_use_fast is None else cfg.tokenizer_use_fast
+    if cfg.tokenizer_legacy is not None:
+        kw['legacy'] = cfg.tokenizer_legacy
+    cls = _tokenizer_class(cfg.tokenizer_type)
     try:
-        tok = AutoTokenizer.from_pretrained(
-            name, trust_remote_code=cfg.trust_remote_code, revision=cfg.revision_of_model
-        )
+        if cfg.added_tokens_overrides:
+            name = override_added_tokens(name, cfg.added_tokens_overrides, cfg.out / 'tokenizer', cfg.revision_of_model)
+            kw.pop('revision')
+        tok = cls.from_pretrained(name, **kw)
     except OSError as e:
         raise ModelError(
             f"cannot load the tokenizer `{cfg.tokenizer_config or cfg.base_model}`: {str(e).splitlines()[0]}",
@@ -57,8 +138,18 @@ def load_tokenizer(
         tok.add_special_tokens({'additional_special_tokens': extra}, replace_additional_special_tokens=False)
     if cfg.tokens:
         tok.add_tokens(list(cfg.tokens))
+    changed = False
     if (
         cfg.chat_template or cfg.chat_template_jinja
     ):  # the template the data is rendered with is the one saved with the model
-        tok.chat_template = resolve_chat_template(cfg.chat_template, cfg.chat_template_jinja, tok, 'chat_template')
+        name = cfg.chat_template or 'jinja'
+        text = resolve_chat_template(name, cfg.chat_template_jinja, tok, 'chat_template')
+        tok.chat_template = with_default_system_message(text, name, cfg.default_system_message)
+        changed = tok.chat_template != text
+    if cfg.default_system_message and not changed:
+        warnings.warn(
+            f"`default_system_message` has no effect: as in Axolotl 0.19, it only replaces '{AXOLOTL_DEFAULT_SYSTEM}' in "
+            "the `chatml` template, which writes no default system message; give your rows a system turn instead",
+            stacklevel=2,
+        )
     return set_pad_token(tok)

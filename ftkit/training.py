@@ -6,19 +6,21 @@ Docs: https://ftkit.github.io/ftkit/training.html.md"""
 
 # %% ../nbs/12_training.ipynb #2d149393
 from __future__ import annotations
-import contextlib, json, math, time
+import contextlib, json, math, shutil, time
 from pathlib import Path
-from .config import Config, load_config, dump_config
+from .config import Config, load_config, dump_config, derived
 from .data import IGNORE, quiet_libraries
 from .distributed import rank, world_size, ranks_in_sync, any_rank
 from .errors import FtkitError
-from .files import latest_checkpoint
+from .files import checkpoints, is_complete, latest_checkpoint
 from .metrics import metrics_callback, restart_metrics
 from .results import TrainResult
 
 # %% auto #0
-__all__ = ['TrainingStopped', 'guard_callback', 'stop_on_signals', 'oom_message', 'plan', 'format_plan', 'resume_point',
-           'sample_prompt', 'model_card', 'save_weights', 'push_to_hub', 'save_run', 'run_trainer', 'train']
+__all__ = ['CHANGEABLE_ON_RESUME', 'CHECKPOINT_CONFIG', 'TrainingStopped', 'guard_callback', 'stop_on_signals', 'oom_message',
+           'disk_full_message', 'check_packages', 'plan', 'format_plan', 'resume_point', 'resume_changes',
+           'check_resume', 'sample_prompt', 'model_card', 'checkpoint_finisher', 'run_folder', 'save_weights',
+           'push_to_hub', 'save_run', 'run_trainer', 'train']
 
 # %% ../nbs/12_training.ipynb #b91e94d6
 class TrainingStopped(FtkitError):
@@ -125,6 +127,49 @@ def oom_message(
     )
 
 
+def _is_disk_full(e: BaseException, cfg: Config) -> bool:
+    "Did `e` come from a full disk? (torch's zip writer reports it only as a position mismatch, so look at the disk too.)"
+    import errno
+
+    chain = [e]
+    while chain[-1].__cause__ or chain[-1].__context__:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    for x in chain:
+        if (isinstance(x, OSError) and x.errno == errno.ENOSPC) or 'os error 28' in str(x) or 'No space left' in str(x):
+            return True
+    try:
+        nearly_full = shutil.disk_usage(cfg.out).free < 16 * 2**20
+    except OSError:
+        return False
+    return nearly_full and any('unexpected pos' in str(x) or 'inline_container' in str(x) or isinstance(x, OSError) for x in chain)
+
+
+def disk_full_message(
+    step: int,  # The step whose save failed
+    cfg: Config,  # The run's config
+) -> str:
+    "What to do when the disk fills up while saving: how much a checkpoint takes, how much is free, what is intact."
+    good = latest_checkpoint(cfg.out)
+    need = sum(p.stat().st_size for p in Path(good).rglob('*') if p.is_file()) if good else 0
+    free = shutil.disk_usage(cfg.out).free
+    return (
+        f"the disk holding {cfg.out} is full: saving at step {step} failed ({free / 2**30:.1f} GiB free"
+        + (f", a checkpoint takes {need / 2**30:.2f} GiB" if need else "")
+        + f"); {'the checkpoints up to ' + Path(good).name + ' are intact' if good else 'no checkpoint was complete yet'}.\n"
+        "  Free some space (or lower save_total_limit), then resume with auto_resume_from_checkpoints: true"
+    )
+
+
+def check_packages(
+    cfg: Config,  # The run's config
+):
+    "Refuse, before anything loads, a run that needs a package this machine lacks."
+    import importlib.util
+
+    if cfg.deepspeed and importlib.util.find_spec('deepspeed') is None:
+        raise FtkitError("deepspeed: needs the deepspeed package", hint="pip install 'ftkit[deepspeed]', or remove deepspeed")
+
+
 def _is_oom(e: BaseException) -> bool:
     import torch
 
@@ -148,13 +193,22 @@ def plan(
     cfg = cfg if isinstance(cfg, Config) else load_config(cfg)
     quiet_libraries()
     tok = load_tokenizer(cfg)
-    data = method_for(cfg).prepare(cfg, tok, log=None)
+    method = method_for(cfg)
+    data = method.prepare(cfg, tok, log=None)
     stats = data.stats
     mc = AutoConfig.from_pretrained(
         resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code
     )
+    heads = dict(sequence_classification='AutoModelForSequenceClassification', token_classification='AutoModelForTokenClassification')
+    if method.task in heads:  # a reward model: the base with a scalar (or per-token) head
+        import transformers
+
+        auto = getattr(transformers, heads[method.task])
+        mc.num_labels = cfg.num_labels or (2 if method.task == 'token_classification' else 1)
+    else:
+        auto = AutoModelForCausalLM
     with init_empty_weights():
-        m = AutoModelForCausalLM.from_config(mc, trust_remote_code=cfg.trust_remote_code)
+        m = auto.from_config(mc, trust_remote_code=cfg.trust_remote_code)
     m.tie_weights()
     total = sum(p.numel() for p in m.parameters())
     if cfg.adapter:
@@ -197,6 +251,10 @@ def plan(
         micro_batch_size=cfg.micro_batch_size,
         packed_rows=rows if cfg.sample_packing else None,
         estimated_gpu_gib=mem,
+        gpu=torch.cuda.is_available(),
+        method_lines=method.plan_lines(cfg, dict(rows=stats['rows_out'], tokens=stats['tokens'], estimated_gpu_gib=mem))
+        if hasattr(method, 'plan_lines')
+        else [],
     )
 
 
@@ -211,23 +269,80 @@ def format_plan(
         + (f"; dropped {p['dropped']}" if p['dropped'] else "")
         + (f"; packed into {p['packed_rows']:,} rows" if p['packed_rows'] else ""),
         f"steps: {p['optimizer_steps']:,} optimizer steps of {p['effective_batch']} {'packed rows' if p['packed_rows'] else 'rows'} (micro-batch {p['micro_batch_size']})",
-        f"GPU memory (rough estimate): {m['total']} GiB = weights {m['weights']} + adapter/optimizer {m['adapter_and_optimizer']}"
-        f" + activations {m['activations']} + logits {m['logits']}",
     ]
+    lines += p.get('method_lines', [])
+    if p.get('gpu', True):  # on a CPU-only machine a GPU estimate is noise
+        lines.append(
+            f"GPU memory (rough estimate): {m['total']} GiB = weights {m['weights']} + adapter/optimizer "
+            f"{m['adapter_and_optimizer']} + activations {m['activations']} + logits {m['logits']}"
+        )
     return '\n'.join(lines)
 
 # %% ../nbs/12_training.ipynb #4d8e2c57
 def resume_point(
     cfg: Config,  # The run's config
+    log=print,  # Where to say which unfinished checkpoints are skipped
 ) -> str:
-    "The checkpoint the run resumes from: `resume_from_checkpoint`, or the newest one with `auto_resume_from_checkpoints`."
+    """The checkpoint the run resumes from: `resume_from_checkpoint`, or with `auto_resume_from_checkpoints` the newest
+    one whose save finished (a newer one cut short by a kill or a full disk is skipped, with one line saying so)."""
     out = cfg.out
-    resume = cfg.resume_from_checkpoint or (latest_checkpoint(out) if cfg.auto_resume_from_checkpoints else None)
+    resume = cfg.resume_from_checkpoint
+    if not resume and cfg.auto_resume_from_checkpoints:
+        resume = latest_checkpoint(out)
+        skipped = [p.name for p in checkpoints(out) if _step_of(p) > _step_of(resume) and not is_complete(p)]
+        if skipped and log:
+            log(f"Skipping {', '.join(skipped)}: its save did not finish; resuming from {resume or 'the start'}")
     if resume and not Path(resume).is_dir():
         raise FtkitError(
             f"resume_from_checkpoint: {resume} is not a folder", hint=f"use a checkpoint-N folder of {out}"
         )
+    if resume and not is_complete(resume):
+        raise FtkitError(
+            f"resume_from_checkpoint: {resume} is incomplete (its save did not finish)",
+            hint=f"use an earlier checkpoint of {out}, or auto_resume_from_checkpoints: true to pick the newest complete one",
+        )
     return resume
+
+
+CHANGEABLE_ON_RESUME = {  # keys a resumed run may change: they decide how long it runs, what it logs and where
+    'max_steps', 'num_epochs', 'logging_steps', 'save_steps', 'saves_per_epoch', 'save_total_limit', 'save_strategy',
+    'eval_steps', 'evals_per_epoch', 'eval_strategy', 'early_stopping_patience', 'loss_watchdog_threshold',
+    'loss_watchdog_patience', 'auto_resume_from_checkpoints', 'resume_from_checkpoint', 'dataset_num_proc',
+    'dataloader_num_workers', 'dataloader_pin_memory', 'dataloader_prefetch_factor', 'hub_strategy', 'strict',
+    'generate_samples', 'num_generation_samples', 'save_first_step', 'dynamic_checkpoint', 'gc_collect_steps',
+    'profiler_steps', 'profiler_steps_start', 'torch_empty_cache_steps', 'merge_lora', 'dataset_prepared_path',
+}  # and every tracker and gradio key (by prefix)
+
+
+def resume_changes(
+    cfg: Config,  # The config of the resumed run
+    resume,  # The checkpoint it resumes from (holding the config it was saved with)
+) -> list:
+    "`(key, then, now)` for each setting that differs from the checkpoint's and that a resumed run cannot change."
+    from ftkit.config import load_config
+    from ftkit.tracking import _PREFIXES
+
+    saved = Path(resume) / CHECKPOINT_CONFIG
+    if not saved.exists():
+        return []
+    then = load_config(saved.read_text(), warn=False).model_dump(mode='json', exclude_none=True)
+    now = cfg.model_dump(mode='json', exclude_none=True)
+    keys = sorted(set(then) | set(now))
+    free = lambda k: k in CHANGEABLE_ON_RESUME or k.startswith(_PREFIXES + ('gradio_', 'output_dir'))
+    return [(k, then.get(k), now.get(k)) for k in keys if then.get(k) != now.get(k) and not free(k)]
+
+
+def check_resume(cfg: Config, resume):
+    "Refuse to resume with settings the checkpoint's optimizer, schedule or data would silently override."
+    changed = resume_changes(cfg, resume)
+    if changed:
+        what = '; '.join(f"{k}: {a} -> {b}" for k, a, b in changed[:4]) + ('; ...' if len(changed) > 4 else '')
+        raise FtkitError(
+            f"resuming from {Path(resume).name} with changed settings ({what}): the checkpoint's optimizer, "
+            "schedule and data order would keep the old ones",
+            hint="restore those values to resume, or start a new run in another output_dir (lora_model_dir can "
+            "continue from this adapter)",
+        )
 
 
 def _step_of(checkpoint) -> int:
@@ -272,6 +387,69 @@ def model_card(
             "```",
         ]
     return '\n'.join(lines) + '\n'
+
+
+CHECKPOINT_CONFIG = 'ftkit-config.yaml'  # the config a checkpoint was saved with (checked when resuming)
+
+
+def checkpoint_finisher(
+    cfg: Config,  # The run's config
+):
+    """After every save: the checkpoint gets the config it ran with and the file modes of the user's other files,
+    then its manifest (last), which marks it complete. Every rank waits for the others first (sharded saves)."""
+    from transformers import TrainerCallback
+    from ftkit.files import mark_complete, share_like_folder
+
+    class Finish(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.barrier()
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                dump_config(cfg, folder / CHECKPOINT_CONFIG)
+                share_like_folder(folder)
+                mark_complete(folder)
+
+    return Finish()
+
+
+@contextlib.contextmanager
+def run_folder(
+    cfg: Config,  # The run's config
+):
+    """Check that `output_dir` can hold the run, hold it for this run (rank 0; a second run on it is refused), and
+    if the run fails before anything was written there, leave no empty folder behind."""
+    from ftkit.files import RunInUse, run_lock
+
+    out = cfg.out
+    if out.exists() and not out.is_dir():
+        raise FtkitError(f"output_dir: {out} is a file", hint="choose a folder for the run (it is created if missing)")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".ftkit-write-test-{rank()}"
+        probe.write_text('')
+        probe.unlink()
+    except OSError as e:
+        raise FtkitError(
+            f"output_dir: {out} is not writable ({e.strerror})", hint="choose a folder you can write to"
+        ) from None
+    lock = run_lock(out) if rank() == 0 else contextlib.nullcontext()
+    try:
+        with lock:
+            yield
+    except RunInUse as e:
+        h = e.args[0] if e.args else {}
+        raise FtkitError(
+            f"output_dir: {out} is in use by another run (pid {h.get('pid', '?')} on {h.get('host', '?')}, since {h.get('since', '?')})",
+            hint="wait for it to finish, or set another output_dir",
+        ) from None
+    except BaseException:
+        if created and rank() == 0 and out.is_dir() and not any(p.name != '.ftkit-run.lock' for p in out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def save_weights(
@@ -327,6 +505,9 @@ def save_run(
     if rank() == 0:
         res.tokenizer.save_pretrained(out)
         (out / 'README.md').write_text(model_card(cfg, res))
+        from ftkit.files import share_like_folder
+
+        share_like_folder(out)
     if cfg.hub_model_id:
         push_to_hub(trainer, cfg, log)
 
@@ -344,6 +525,7 @@ def _attach_callbacks(trainer, cfg: Config, tok, data, resume, log, on_row):
     )
     guard = guard_callback(cfg)
     trainer.add_callback(guard)
+    trainer.add_callback(checkpoint_finisher(cfg))
     if cfg.early_stopping_patience:
         trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
     prepared = data.prepared
@@ -357,11 +539,14 @@ def _attach_callbacks(trainer, cfg: Config, tok, data, resume, log, on_row):
 def run_trainer(trainer, guard, cfg: Config, resume):
     "Train, from `resume` when given; turn running out of memory or a diverging loss into `TrainingStopped`."
     import torch
+    from ftkit.offload import activation_offloading  # `gradient_checkpointing: offload`: layer inputs in host memory
 
     try:
-        with stop_on_signals(guard):
+        with stop_on_signals(guard), activation_offloading(trainer.model, cfg):
             trainer.train(resume_from_checkpoint=resume)
-    except (torch.cuda.OutOfMemoryError, RuntimeError) as e:  # a kernel launch can fail with a plain CUDA error too
+    except Exception as e:  # a kernel launch can fail with a plain CUDA error too
+        if _is_disk_full(e, cfg):
+            raise TrainingStopped(disk_full_message(trainer.state.global_step, cfg)) from None
         if not _is_oom(e):
             raise
         step = trainer.state.global_step
@@ -400,35 +585,50 @@ def train(
 ) -> TrainResult:
     "Fine-tune as `cfg` says; write the run to `output_dir` and return a `TrainResult`."
     from transformers import set_seed
-    from ftkit.methods import method_for
-    from ftkit.model import load_model, param_summary
-    from ftkit.tokenizer import load_tokenizer
-    from ftkit.tracking import start_tracking, hub_access
-    from ftkit.infer import use_stop_tokens
 
     cfg = load_config(cfg, overrides) if overrides or not isinstance(cfg, Config) else cfg
     quiet_libraries()
     set_seed(cfg.seed)
     if rank() != 0:
         log = None  # one voice: rank 0 speaks and writes the run folder
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    if rank() == 0:
-        dump_config(cfg, cfg.out / 'config.yaml')
+    with run_folder(cfg):
+        return _train(cfg, log, on_row)
+
+
+def _train(cfg: Config, log, on_row) -> TrainResult:
+    "The recipe, inside the run folder `train` holds."
+    from ftkit.methods import method_for
+    from ftkit.model import param_summary
+    from ftkit.tokenizer import load_tokenizer
+    from ftkit.tracking import start_tracking, hub_access
+    from ftkit.infer import use_stop_tokens
+
+    check_packages(cfg)
     start_tracking(cfg)
-    resume = resume_point(cfg)
+    resume = resume_point(cfg, log)
+    if resume:
+        check_resume(cfg, resume)
     method = method_for(cfg)
     tok = load_tokenizer(cfg)
     data = method.prepare(cfg, tok, log=log)
-    model = load_model(cfg, tok)
+    model = method.load_model(cfg, tok)  # a causal LM, or the classifier a reward model trains
     if log:
         log(param_summary(model))
     with hub_access(cfg):  # with hub_model_id the trainer creates the Hub repo
         trainer = method.trainer(cfg, model, tok, data)
     guard = _attach_callbacks(trainer, cfg, tok, data, resume, log, on_row)
-    if resume and log:
-        log(f"Resuming from {resume}")
+    if rank() == 0:
+        dump_config(cfg, cfg.out / 'config.yaml')  # written once the run is set up: a failed start leaves none
     t0 = time.time()
-    interrupted = run_trainer(trainer, guard, cfg, resume)
+    if resume and _step_of(resume) >= derived(cfg, None, len(data.train))['total_steps']:
+        if log:  # the Trainer would train one more step; the run is over, only its final save may be missing
+            log(f"{Path(resume).name} is the end of the run: nothing left to train; saving its weights")
+        trainer._load_from_checkpoint(resume)
+        interrupted = None
+    else:
+        if resume and log:
+            log(f"Resuming from {resume}")
+        interrupted = run_trainer(trainer, guard, cfg, resume)
     use_stop_tokens(model, tok, cfg)  # `.generate()` / `.chat()` stop at the run's eot_tokens, as after merging
     res = TrainResult(cfg, model, tok, data.stats, interrupted=interrupted)
     if interrupted:
@@ -438,7 +638,12 @@ def train(
                 f"Resume with: ftkit train {cfg.out / 'config.yaml'} --auto_resume_from_checkpoints=true"
             )
         return res
-    save_run(trainer, res, log)
+    try:
+        save_run(trainer, res, log)
+    except Exception as e:
+        if not _is_disk_full(e, cfg):
+            raise
+        raise TrainingStopped(disk_full_message(trainer.state.global_step, cfg)) from None
     if log:
         _report(res, data, time.time() - t0, log)
     if cfg.merge_lora and cfg.adapter and rank() == 0:

@@ -13,8 +13,8 @@ from ..distributed import trainer_settings
 from ..tracking import tracking_settings
 
 # %% auto #0
-__all__ = ['METHODS', 'TrainData', 'Method', 'method_name', 'method_for', 'training_kwargs', 'load_user_object', 'GroupedLR',
-           'trainer_class']
+__all__ = ['METHODS', 'TrainData', 'Method', 'method_name', 'method_for', 'preprocess', 'training_kwargs', 'load_user_object',
+           'GroupedLR', 'trainer_class']
 
 # %% ../../nbs/methods/00_methods.ipynb #8fea69c6
 @dataclass
@@ -89,6 +89,26 @@ def method_for(
         raise FtkitError(f"ftkit has no training method `{name}`", hint=f"use one of {', '.join(METHODS)}")
     module, cls = METHODS[name].split(':')
     return getattr(importlib.import_module(module), cls)()
+
+
+def preprocess(
+    cfg,  # A `Config`, a YAML path or text, or a dict
+    log=print,  # Where the summary goes (None: quiet)
+):
+    "Prepare (or reuse, from the cache) the data of the run `cfg`, whatever its method, and print its summary: `ftkit preprocess`."
+    from ftkit.config import load_config, preference_kind
+    from ftkit.data import quiet_libraries
+    from ftkit.tokenizer import load_tokenizer
+
+    cfg = cfg if isinstance(cfg, Config) else load_config(cfg)
+    if not preference_kind(cfg):
+        from ftkit.data import preprocess as sft_preprocess
+
+        return sft_preprocess(cfg, log=log)
+    from ftkit.preference_data import load_or_prepare_preference
+
+    quiet_libraries()
+    return load_or_prepare_preference(cfg, load_tokenizer(cfg), log=log)
 
 # %% ../../nbs/methods/00_methods.ipynb #7404ea5e
 _PASSED_THROUGH = (  # Axolotl keys that are `TrainingArguments` fields of the same name

@@ -24,8 +24,9 @@ def packed_datasets(
     train_ds, eval_ds = dd['train'], dd.get('eval')
     if not cfg.sample_packing:
         return train_ds, eval_ds
+    sequential = bool(cfg.sample_packing_sequentially or cfg.curriculum_sampling)  # next-fit, in dataset order
     lengths = list(train_ds['length'])
-    bins = pack_bins(lengths, cfg.sequence_len, cfg.seed)
+    bins = pack_bins(lengths, cfg.sequence_len, cfg.seed, sequential)
     if log:
         log(
             f"Packing: {len(lengths):,} samples into {len(bins):,} rows of <= {cfg.sequence_len} tokens "
@@ -33,7 +34,8 @@ def packed_datasets(
         )
     train_ds = PackedDataset(train_ds, bins)
     if eval_ds is not None and cfg.eval_sample_packing is not False:
-        eval_ds = PackedDataset(eval_ds, pack_bins(list(eval_ds['length']), cfg.sequence_len, cfg.seed))
+        cap = max(cfg.sequence_len, cfg.eval_sequence_len or 0)  # test_datasets rows may be up to eval_sequence_len
+        eval_ds = PackedDataset(eval_ds, pack_bins(list(eval_ds['length']), cap, cfg.seed, sequential))
     return train_ds, eval_ds
 
 # %% ../../nbs/methods/01_sft.ipynb #0f053a82
@@ -51,13 +53,13 @@ class SFT(Method):
         return TrainData(train=train_ds, eval=eval_ds, stats=stats, prepared=dd)
 
     def collator(self, cfg: Config, model, tok):
-        "Pads micro-batches, or packs them padding-free (with sequence boundaries when the attention takes them)."
-        from ftkit.packing import Collator, VARLEN
+        "Pads micro-batches as Axolotl pads them, or packs or flattens them padding-free (with sequence boundaries for varlen)."
+        from ftkit.packing import Collator, VARLEN, pad_settings, flattens
 
         attn = getattr(model.config, '_attn_implementation', None)
         varlen = attn in (VARLEN, 'flash_attention_2', 'flash_attention_3')
-        pad_to = cfg.sequence_len if cfg.pad_to_sequence_len and not cfg.sample_packing else None
-        return Collator(tok.pad_token_id, packing=cfg.sample_packing, varlen=varlen, pad_to=pad_to)
+        packing = cfg.sample_packing or flattens(cfg, varlen)
+        return Collator(tok.pad_token_id, packing=packing, varlen=varlen, **pad_settings(cfg))
 
     def trainer(self, cfg: Config, model, tok, data: TrainData):
         from transformers import Trainer, TrainingArguments
