@@ -9,7 +9,14 @@ default) and tokenized with the tiny Llama tokenizer.
 Each tool prepares each set from an empty cache in a fresh process with the same number of worker
 processes, as `ftkit preprocess` / `axolotl preprocess` would (load, tokenize and label, filter, save).
 Prints rows/s, tokens/s and peak resident memory (the main process and the largest worker), and writes
-the table as JSON."""
+the table as JSON.
+
+    python bench/preprocess.py --curve                           # peak memory against the number of rows
+
+`--curve` prepares 20k, 200k and 2M generated chats (`--curve-sizes`), each from an empty cache in its own
+process, and prints the curve: wall time, rows/s, and the peak resident memory of the main process (VmHWM,
+which counts the pages of memory-mapped Arrow files it touched) beside its peak anonymous memory (heap, the
+part that could exhaust RAM), sampled every 50 ms."""
 
 import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -32,8 +39,30 @@ def _peak_mb():
     return round(me), round(kids)
 
 
+def _anon_mb():
+    "Resident anonymous memory of this process now (heap and the like; not the pages of memory-mapped files)."
+    for line in open('/proc/self/status'):
+        if line.startswith('RssAnon:'):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _watch_anon(peak):
+    "Sample `_anon_mb` every 50 ms into `peak[0]` (a daemon thread)."
+    import threading
+
+    def loop():
+        while True:
+            peak[0] = max(peak[0], _anon_mb())
+            time.sleep(0.05)
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
 def run_ftkit(cfg_path):
     "Runs inside a fresh process: prepare the dataset of `cfg_path` with ftkit; print one JSON line."
+    anon = [0.0]
+    _watch_anon(anon)
     t0 = time.time()
     import datasets, transformers  # imported before the clock starts, as the peer's are
     from ftkit.data import preprocess
@@ -41,6 +70,7 @@ def run_ftkit(cfg_path):
     t1 = time.time()
     dd, stats = preprocess(cfg_path, log=None)
     t2 = time.time()
+    anon[0] = max(anon[0], _anon_mb())
     print(
         json.dumps(
             dict(
@@ -50,6 +80,7 @@ def run_ftkit(cfg_path):
                 seconds=round(t2 - t1, 2),
                 import_s=round(t1 - t0, 2),
                 peak_mb=_peak_mb(),
+                peak_anon_mb=round(anon[0]),
             )
         )
     )
@@ -67,14 +98,30 @@ def long_chats(n, seed, turns=8):
     return out
 
 
-def make_sets(work, sizes):
+def many_chats(path, n, seed=7, pool=20_000):
+    """Write `n` chats fast (2M in about a minute): a pool of generated conversations, each row one of them with its
+    own number in the first question, so that every row differs and lengths keep the pool's distribution."""
+    from ftkit.tiny import sample_rows
+
+    base = [json.dumps(c['messages'], ensure_ascii=False) for c in sample_rows('chat', n=min(n, pool), seed=seed)]
+    with open(path, 'w', encoding='utf-8') as f:
+        for i in range(n):
+            f.write('{"id": %d, "messages": %s}\n' % (i, base[i % len(base)].replace('"content": "', f'"content": "#{i} ', 1)))
+    return Path(path)
+
+
+def make_sets(work, sizes, fast=False):
+    "The data files of `sizes` under `work` (made once); `fast`: chats by `many_chats` (the curve's, every size alike)."
     from ftkit.tiny import sample_rows, write_jsonl
 
     out = {}
     for kind, n in sizes:
-        p = work / f"{kind}-{n}.jsonl"
+        p = work / f"{kind}{'-fast' if fast else ''}-{n}.jsonl"
         if not p.exists():
-            write_jsonl(long_chats(n, 99) if kind == 'longchat' else sample_rows(kind, n=n, seed=1234 + n), p)
+            if kind == 'chat' and fast:
+                many_chats(p, n)
+            else:
+                write_jsonl(long_chats(n, 99) if kind == 'longchat' else sample_rows(kind, n=n, seed=1234 + n), p)
         out[(kind, n)] = p
     return out
 
@@ -101,7 +148,10 @@ def main():
     ap.add_argument('--num-proc', type=int, default=os.cpu_count())
     ap.add_argument('--axolotl-python', help="Python of a virtual environment with axolotl installed (the peer)")
     ap.add_argument('--workdir', default=None)
-    ap.add_argument('--json', default='bench/preprocess-results.json')
+    ap.add_argument('--json', default=None, help="where the table goes (default bench/preprocess-results.json, "
+                    "bench/preprocess-curve.json with --curve)")
+    ap.add_argument('--curve', action='store_true', help="peak memory against rows: ftkit on --curve-sizes")
+    ap.add_argument('--curve-sizes', default='chat:20000,chat:200000,chat:2000000')
     ap.add_argument('--_run', nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a._run:
@@ -111,10 +161,14 @@ def main():
 
     tok_dir = tiny_model('llama')
     work = Path(a.workdir or tempfile.mkdtemp(prefix='ftkit-bench-'))
-    sizes = [(s.split(':')[0], int(s.split(':')[1])) for s in a.sizes.split(',')]
-    sets = make_sets(work, sizes)
+    spec = a.curve_sizes if a.curve else a.sizes
+    sizes = [(s.split(':')[0], int(s.split(':')[1])) for s in spec.split(',')]
+    t0 = time.time()
+    sets = make_sets(work, sizes, fast=a.curve)
+    print(f"data generated in {time.time() - t0:.0f}s under {work}", flush=True)
+    a.json = a.json or f"bench/preprocess-{'curve' if a.curve else 'results'}.json"
     tools = [('ftkit', [sys.executable, __file__, '--_run', 'ftkit'])]
-    if a.axolotl_python:
+    if a.axolotl_python and not a.curve:
         tools.append(('axolotl', [a.axolotl_python, str(HERE / 'axolotl_preprocess.py')]))
     results = []
     for (kind, n), data in sets.items():
@@ -152,6 +206,7 @@ def main():
                 tokens_per_s=round(m['tokens'] / m['seconds']),
                 peak_main_mb=m['peak_mb'][0],
                 peak_worker_mb=m['peak_mb'][1],
+                peak_main_anon_mb=m.get('peak_anon_mb'),
             )
             results.append(row)
             print(
@@ -159,6 +214,17 @@ def main():
                 f"  peak {row['peak_main_mb']:>5} MB main, {row['peak_worker_mb']:>5} MB worker",
                 flush=True,
             )
+    if a.curve:
+        print(f"\nPeak memory against rows (num_proc {a.num_proc}; generated chats; tiny Llama tokenizer):")
+        print(f"{'rows':>10} {'wall s':>8} {'rows/s':>8} {'VmHWM MB':>9} {'anon MB':>8} {'worker MB':>10}")
+        for r in results:
+            print(
+                f"{r['rows']:>10,} {r['wall_s']:>8.0f} {r['rows_per_s']:>8,} {r['peak_main_mb']:>9} "
+                f"{r['peak_main_anon_mb']:>8} {r['peak_worker_mb']:>10}"
+            )
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(dict(num_proc=a.num_proc, results=results), indent=1))
+        return
     by = {(r['tool'], r['data']): r for r in results}
     print(f"\nnum_proc {a.num_proc}; tokenizer: ftkit tiny Llama; sequence_len 2048")
     for (tool, data), r in by.items():

@@ -16,10 +16,11 @@ __all__ = ['ChatWidget', 'chat']
 class ChatWidget:
     "A chat with `model` in the notebook; `send(text)` does what pressing Enter does."
 
-    def __init__(self, model, tok, system: str = None, max_new_tokens: int = 256, **gen_kw):
+    def __init__(self, model, tok, system: str = None, max_new_tokens: int = 256, image=None, **gen_kw):
         import ipywidgets as W
 
         self.model, self.tok, self.max_new_tokens, self.gen_kw = model, tok, max_new_tokens, gen_kw
+        self.image = image  # a vision-language model's picture (a path or PIL image): the conversation is about it
         self.messages = [dict(role='system', content=system)] if system else []
         self.log = W.HTML(self._html())
         self.box = W.Text(
@@ -43,6 +44,11 @@ class ChatWidget:
                 f"<div class='ft-msg ft-{m['role']}' style='background:{bg};padding:4px 8px;margin:3px 0;border-radius:6px;white-space:pre-wrap'>"
                 f"<b>{who}</b>: {html.escape(m['content'])}</div>"
             )
+        if self.image is not None:
+            from ftkit.vision import image_ref, thumbnails_html
+            from pathlib import Path
+
+            rows.insert(0, thumbnails_html([image_ref(self.image, Path.cwd())], px=96))
         return f"<div class='ft-chat' style='font:13px sans-serif;max-width:720px'>{''.join(rows) or '<i>say something</i>'}</div>"
 
     def send(self, text: str) -> str:
@@ -56,6 +62,7 @@ class ChatWidget:
             self.messages,
             self.max_new_tokens,
             on_text=lambda t: setattr(self.log, 'value', self._html(t)),
+            **({'image': self.image} if self.image is not None else {}),
             **self.gen_kw,
         )
         self.messages.append(dict(role='assistant', content=reply.strip()))

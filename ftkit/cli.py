@@ -10,24 +10,45 @@ import argparse, sys, os
 from .errors import user_errors, FtkitError
 
 # %% auto #0
-__all__ = ['DEMO', 'main']
+__all__ = ['DEMO', 'STOPPED', 'demo', 'in_distributed_launch', 'train_command', 'main']
 
 # %% ../nbs/16_cli.ipynb #db696ecc
-DEMO = dict(
+DEMO = dict(  # the quick start's fine-tune: examples/quickstart.yml says the same (a test keeps them equal)
     base_model='ftkit:tiny-llama',
     adapter='lora',
     lora_r=16,
     lora_alpha=32,
+    lora_dropout=0.0,
     lora_target_linear=True,
-    datasets=[dict(path='ftkit:samples/chat', type='chat_template')],
-    val_set_size=0.05,
-    evals_per_epoch=2,
-    sequence_len=512,
-    micro_batch_size=8,
-    num_epochs=3,
-    learning_rate=5e-3,
-    logging_steps=5,
+    datasets=[dict(path='ftkit:samples/quiz', type='chat_template')],
+    sequence_len=128,
+    micro_batch_size=16,
+    num_epochs=100,
+    learning_rate=1e-2,
+    lr_scheduler='cosine',
+    warmup_ratio=0.05,
+    logging_steps=10,
+    save_strategy='no',
 )
+
+
+def demo(
+    out: str = 'outputs/demo',  # The run folder
+    log=print,  # Where the lines go
+) -> int:
+    "Ask the tiny model the quiz, fine-tune it on the quiz, ask again: returns how many answers it learned."
+    import torch
+    from ftkit.metrics import quiz_pairs, ask, learned
+    from ftkit.training import train
+
+    torch.set_num_threads(1)  # the tiny model's matrices are too small to share out: one CPU thread is fastest
+    quiz = quiz_pairs(DEMO['datasets'][0]['path'])
+    log(f"Asking {DEMO['base_model']} the {len(quiz)} questions of its training data before fine-tuning...")
+    before = ask(DEMO['base_model'], quiz)
+    res = train(dict(DEMO, output_dir=out, dataset_prepared_path=f"{out}/prepared"), log=log)
+    k, report = learned(quiz, ask(res, quiz), before)
+    log(report)
+    return k
 
 
 def _parser():
@@ -39,13 +60,23 @@ def _parser():
         s.add_argument('config', help="YAML config file")
         return s
 
-    verb('train', "Fine-tune as the config says; write the run to output_dir.")
+    t = verb('train', "Fine-tune as the config says; write the run to output_dir (on every GPU of this machine).")
+    t.add_argument(
+        '--launch',
+        choices=['auto', 'inline', 'accelerate'],
+        default='auto',
+        help="auto (default): in this process on zero or one GPU, through `accelerate launch` on more (and with DeepSpeed)",
+    )
+    t.add_argument('--num-processes', type=int, default=None, help="Processes on this machine (default: one per GPU)")
     verb('preprocess', "Tokenize and label the datasets; print a summary.")
     verb('validate', "Check the config and print it resolved, with defaults filled in.")
     m = verb('merge-lora', "Merge the trained LoRA adapter into the base model (output_dir/merged).")
     m.add_argument('--lora-model-dir', help="Folder holding the adapter (default: output_dir)")
     m.add_argument('--out', help="Where to write the merged model (default: output_dir/merged)")
     m.add_argument('--cpu', action='store_true', help="Merge on the CPU")
+    s = verb('merge-sharded-fsdp-weights', "Gather a sharded FSDP checkpoint (SHARDED_STATE_DICT) into safetensors.")
+    s.add_argument('--checkpoint', help="The checkpoint folder (default: the newest one of output_dir)")
+    s.add_argument('--out', help="Where to write (default: beside the shards)")
     i = verb('inference', "Chat with the trained model: one prompt, or lines from stdin.")
     i.add_argument('--lora-model-dir', help="Folder holding the adapter (default: output_dir)")
     i.add_argument('--prompt', help="The prompt (default: read prompts from stdin, one per line)")
@@ -54,13 +85,42 @@ def _parser():
         '--gradio', action='store_true', help="Open a chat in the browser with Gradio (needs `pip install gradio`)"
     )
     dm = sub.add_parser(
-        'demo', help="A one-minute fine-tune of the tiny model on the bundled chat data, offline (no config needed)."
+        'demo',
+        help="The quick start, offline, no config needed: the tiny model learns a 16-question quiz; its answers before and after.",
     )
     dm.add_argument('--out', default='outputs/demo', help="Run folder (default outputs/demo)")
     f = sub.add_parser('fetch', help="Write ftkit's ready-made files, e.g. `ftkit fetch deepspeed_configs [DIR]`.")
     f.add_argument('what', choices=['deepspeed_configs'])
     f.add_argument('dest', nargs='?', default=None)
     return p
+
+
+STOPPED = dict(SIGINT=130, SIGTERM=143)  # the exit status shells expect of a process stopped by that signal
+
+
+def in_distributed_launch() -> bool:
+    "Is this process one rank of a launch already under way (`accelerate launch`, `torchrun`, Slurm's `srun`)?"
+    env = os.environ
+    return int(env.get('WORLD_SIZE', '1')) > 1 or 'LOCAL_RANK' in env or int(env.get('SLURM_NTASKS', '1')) > 1
+
+
+def train_command(
+    cfg,  # The validated config
+    launch_mode: str = 'auto',  # `--launch`
+    num_processes: int = None,  # `--num-processes`
+) -> int:
+    """`ftkit train`: inside a distributed launch, this process's rank; else as `--launch` says (auto: this process on
+    zero or one GPU, `accelerate launch` on more or with DeepSpeed). The exit status is 130/143 when stopped by
+    SIGINT/SIGTERM, so `ftkit train cfg.yml && ftkit merge-lora cfg.yml` never merges an unfinished run."""
+    if in_distributed_launch() or launch_mode == 'inline':
+        from ftkit.training import train
+
+        res = train(cfg)
+    else:
+        from ftkit.launch import launch
+
+        res = launch(cfg, mode=launch_mode, num_processes=num_processes)
+    return STOPPED.get(res.interrupted, 1) if res.interrupted else 0
 
 
 def main(argv=None):
@@ -74,32 +134,35 @@ def main(argv=None):
             fetch(args.what, args.dest)
             return 0
         if args.verb == 'demo':
-            from ftkit.training import train
-
-            res = train(dict(DEMO, output_dir=args.out, dataset_prepared_path=f"{args.out}/prepared"))
-            for q in ("What is the capital of Peru?", "What is 7 plus 5?"):
-                print(f"> {q}\n{res.generate(q, max_new_tokens=24)}")
+            demo(args.out)
             return 0
         from ftkit.config import load_config, parse_overrides, dump_config
 
-        cfg = load_config(args.config, parse_overrides(rest))
+        # `$NAME` / `${NAME}` in the file come from the environment; an undefined one is an error, `$$` a dollar
+        cfg = load_config(args.config, parse_overrides(rest), namespace=dict(os.environ), namespace_name='the environment')
         if args.verb == 'validate':
             from ftkit.config import validate_report
+            from ftkit.data import check_data
 
             print(validate_report(cfg), end='')
+            problems = check_data(cfg)  # missing files, first rows that do not fit the type
+            if problems:
+                raise FtkitError("the data does not fit the config:\n  " + "\n  ".join(problems))
             return 0
         if args.verb == 'train':
-            from ftkit.training import train
-
-            train(cfg)
+            return train_command(cfg, args.launch, args.num_processes)
         elif args.verb == 'preprocess':
-            from ftkit.data import preprocess
+            from ftkit.methods import preprocess
 
             preprocess(cfg)
         elif args.verb == 'merge-lora':
             from ftkit.merge import merge_lora
 
             merge_lora(cfg, lora_model_dir=args.lora_model_dir, out=args.out, cpu=args.cpu)
+        elif args.verb == 'merge-sharded-fsdp-weights':
+            from ftkit.merge import merge_sharded_fsdp_weights
+
+            merge_sharded_fsdp_weights(cfg, checkpoint=args.checkpoint, out=args.out)
         elif args.verb == 'inference':
             from ftkit.infer import load_for_inference, generate, serve_gradio
 
@@ -107,7 +170,7 @@ def main(argv=None):
                 serve_gradio(None, None, check_only=True)
             model, tok = load_for_inference(cfg, args.lora_model_dir)
             if args.gradio:
-                return serve_gradio(model, tok, max_new_tokens=args.max_new_tokens)
+                return serve_gradio(model, tok, max_new_tokens=args.max_new_tokens, cfg=cfg)
             prompts = [args.prompt] if args.prompt else (l.rstrip('\n') for l in sys.stdin)
             for p in prompts:
                 if p.strip():

@@ -18,9 +18,9 @@ from .templates import CHAT_TEMPLATES, ALPACA_STYLES
 __all__ = ['MAX_DEPTH', 'MAX_VALUES', 'HF_OPTIMIZERS', 'AXOLOTL_ONLY_OPTIMIZERS', 'LR_SCHEDULERS', 'AXOLOTL_ONLY_SCHEDULERS',
            'ATTN_IMPLEMENTATIONS', 'ATTN_FALLBACK', 'DATASET_TYPES', 'EOS_MODES', 'LORA_INIT_FROM_DATA',
            'PREFERENCE_TYPES', 'DATASET_UNSUPPORTED', 'DATASET_IGNORED', 'TRL_UNSUPPORTED', 'UNSUPPORTED', 'IGNORED',
-           'PLUGINS_OK', 'PLUGINS_REFUSED', 'LEGACY_KEYS', 'SECRET_KEY', 'parse_yaml', 'interpolate', 'DatasetConfig',
-           'SpecialTokens', 'TrlConfig', 'LrGroup', 'DynamicCheckpoint', 'FsdpConfig', 'Config', 'set_path',
-           'yaml_value', 'parse_overrides', 'preference_kind', 'read_config_file', 'load_config', 'derived',
+           'PLUGINS_OK', 'PLUGINS_REFUSED', 'LEGACY_KEYS', 'FSDP_SHARDING', 'SECRET_KEY', 'parse_yaml', 'interpolate',
+           'DatasetConfig', 'SpecialTokens', 'TrlConfig', 'LrGroup', 'DynamicCheckpoint', 'FsdpConfig', 'Config',
+           'set_path', 'yaml_value', 'parse_overrides', 'preference_kind', 'read_config_file', 'load_config', 'derived',
            'dump_config', 'validate_report']
 
 # %% ../nbs/04_config.ipynb #00c9b10b
@@ -189,7 +189,13 @@ def _comment_start(line: str) -> int:
     return len(line)
 
 
-def interpolate(text: str, namespace: dict, source: str = None):
+def interpolate(
+    text: str,  # YAML text
+    namespace: dict,  # The values: a notebook's namespace, or the environment
+    source: str = None,  # Name used in messages
+    where: str = 'the notebook',  # Where undefined names should be defined (for messages)
+    as_yaml: bool = False,  # Insert string values as YAML text (environment variables: `LR=2e-4` is a number)
+):
     """Replace `$name` and `${name}` in `text` (not in comments) with values from `namespace`; `$$` is a literal `$`.
     A variable that is a whole value becomes a YAML value of its type (`lr: $lr`); one inside a longer value or a
     quoted string becomes its text there (`output_dir: out/run_${v}` with `v = '2024'` is `out/run_2024`)."""
@@ -202,9 +208,7 @@ def interpolate(text: str, namespace: dict, source: str = None):
                 return '$'
             name = m.group(2) or m.group(3)
             if name not in namespace:
-                problems.append(
-                    f"line {n}: `${name}` is not defined in the notebook (define it, or write `$$` for a literal dollar)"
-                )
+                problems.append(f"line {n}: `${name}` is not defined in {where} (define it, or write `$$` for a literal dollar)")
                 return m.group(0)
             v = _plain(namespace[name])
             quote = _quote_at(line, m.start())
@@ -214,7 +218,7 @@ def interpolate(text: str, namespace: dict, source: str = None):
                 return str(v).replace("'", "''")
             before, after = line[: m.start()].rstrip(), line[m.end() : k].strip()
             if not after and (before.endswith(':') or before.lstrip() in ('-', '')):
-                return _yaml_scalar(v)  # the whole value: keep its type
+                return v if as_yaml and isinstance(v, str) else _yaml_scalar(v)  # the whole value: keep its type
             s = str(v)
             if ' #' in s or ': ' in s or s != s.strip() or '\n' in s:
                 problems.append(
@@ -395,6 +399,11 @@ class DatasetConfig(_Base):
     train_on_split: Optional[str] = Field(None, description="The split to load when `split` is unset")
     shards: Optional[int] = Field(None, description="Split the dataset into this many shards and use one")
     shards_idx: Optional[int] = None
+    preprocess_shards: Optional[int] = Field(
+        None, description="Prepare the entry in this many pieces (each a shuffled N-th), as Axolotl's sharded preparation"
+    )
+    text_column: Optional[str] = Field(None, description="`pretraining_dataset`: the column holding the text (default `text`)")
+    skip: Optional[int] = Field(None, description="`pretraining_dataset` / streamed data: rows skipped at the start")
     field_system: Optional[str] = None
     field_instruction: Optional[str] = None
     field_input: Optional[str] = None
@@ -436,14 +445,11 @@ class DatasetConfig(_Base):
 DATASET_UNSUPPORTED = {  # per dataset entry, refused when set
     'logprobs_field': "knowledge-distillation data (`logprobs_field`)",
     'temperature': "knowledge-distillation data (`temperature`)",
-    'text_column': "`pretraining_dataset` entries yet; use `type: completion` with `field`",
-    'skip': "skipping into a pre-training stream yet",
     **dict.fromkeys(
         ['length', 'sequence_length', 'min_input_id', 'max_input_id', 'seed'], "synthetic data (`path: synthetic`)"
     ),
 }
 DATASET_IGNORED = {  # per dataset entry, accepted with a note
-    'preprocess_shards': "ftkit tokenizes in one pass with `dataset_num_proc` processes, memory-mapped",
     'conversation': "Axolotl 0.19 reads it nowhere either (the fastchat conversation styles were removed)",
     'input_format': "Axolotl 0.19 reads it nowhere either",
     'field_human': "Axolotl 0.19 reads it nowhere either; map roles with `message_property_mappings` and `roles`",
@@ -538,9 +544,14 @@ class FsdpConfig(_Base):
     )
     offload_params: bool = False
     activation_checkpointing: bool = False
-    cpu_ram_efficient_loading: bool = False
+    cpu_ram_efficient_loading: Optional[bool] = None
     state_dict_type: Optional[Literal['FULL_STATE_DICT', 'SHARDED_STATE_DICT', 'LOCAL_STATE_DICT']] = None
-    reshard_after_forward: bool = True
+    final_state_dict_type: Optional[Literal['FULL_STATE_DICT', 'SHARDED_STATE_DICT', 'LOCAL_STATE_DICT']] = Field(
+        None, description="Accepted; ftkit always gathers the final weights in full (an adapter, or a loadable model)"
+    )
+    min_num_params: Optional[int] = Field(None, description="`auto_wrap_policy: size_based_wrap`: wrap modules this big")
+    cpu_offload_pin_memory: Optional[bool] = None
+    reshard_after_forward: Optional[Union[bool, str]] = None
     auto_wrap_policy: Optional[str] = None
     sync_module_states: Optional[bool] = None
     use_orig_params: Optional[bool] = None
@@ -581,6 +592,16 @@ class Config(_Base):
     )
     bnb_config_kwargs: Optional[dict] = Field(None, description="Extra `BitsAndBytesConfig` arguments")
     cls_model_config: Optional[str] = Field(None, description="Config class to read the model config with (e.g. `LlamaConfig`)")
+    processor_type: Optional[str] = Field(
+        None, description="A vision-language model: its processor class (e.g. `AutoProcessor`); images in the chats"
+    )
+    processor_config: Optional[str] = Field(None, description="Where to load the processor from (default: the base model)")
+    processor_kwargs: Optional[dict] = Field(None, description="Extra processor `from_pretrained` arguments")
+    image_size: Optional[Union[int, tuple[int, int]]] = Field(None, description="Resize images to this (side, or height and width)")
+    image_resize_algorithm: Optional[str] = Field(None, description="bilinear (default), bicubic or lanczos")
+    freeze_mm_modules: Optional[bool] = Field(
+        None, description="Keep the vision tower and projector frozen (default; false trains them too)"
+    )
     overrides_of_model_kwargs: Optional[dict] = Field(
         None, alias='model_kwargs', description="Extra `from_pretrained` arguments of the base model"
     )
@@ -634,6 +655,12 @@ class Config(_Base):
     loraplus_lr_ratio: Optional[float] = Field(None, description="LoRA+: learning rate of B = ratio x that of A (try 16)")
     loraplus_lr_embedding: Optional[float] = Field(1e-6, description="LoRA+: learning rate of adapted embeddings")
     merge_lora: Optional[bool] = Field(None, description="Merge the adapter into output_dir/merged after training")
+    lora_qkv_kernel: Optional[bool] = Field(None, description="Fused LoRA for q/k/v (default: on with a CUDA GPU where exact)")
+    lora_o_kernel: Optional[bool] = Field(None, description="Fused LoRA for the attention output (default as above)")
+    lora_mlp_kernel: Optional[bool] = Field(None, description="Fused LoRA MLP with SwiGLU (default as above)")
+    reinit_weights: Optional[bool] = Field(
+        None, description="Train from scratch: the base model's architecture with freshly initialised weights"
+    )
     unfrozen_parameters: Optional[list[str]] = Field(
         None, description="Full fine-tuning of only the parameters whose names match these regexes"
     )
@@ -693,6 +720,20 @@ class Config(_Base):
     pad_to_multiple_of: Optional[int] = Field(None, description="Pad each batch to a multiple of this many tokens")
     batch_flattening: Optional[Union[bool, Literal['auto']]] = Field(
         None, description="Without sample_packing: concatenate each micro-batch padding-free (no padding computed)"
+    )
+    # ---- data read while training (see the streaming chapter)
+    pretraining_dataset: Optional[list[DatasetConfig]] = Field(
+        None, description="A corpus streamed while training (`path`, `text_column`, `type: pretrain`, `skip`...); needs `max_steps`"
+    )
+    streaming: Optional[bool] = Field(None, description="Read the `datasets:` entry while training instead of preparing it first")
+    streaming_multipack_buffer_size: Optional[int] = Field(
+        None, description="Rows a stream reads, shuffles and packs together (default 10000)"
+    )
+    pretraining_sample_concatenation: Optional[bool] = Field(
+        None, description="Streamed data: concatenate samples into `sequence_len` rows even without `sample_packing`"
+    )
+    pretrain_multipack_attn: Optional[bool] = Field(
+        None, description="Packed streamed samples attend only to themselves (always so in ftkit; `false` is refused)"
     )
     # ---- training
     micro_batch_size: int = Field(1, description="Samples per device per forward pass")
@@ -918,17 +959,12 @@ UNSUPPORTED = {  # refused when set: `key: what it is` ("ftkit does not support 
     'ebft': "EBFT training",
     'llmcompressor': "llmcompressor sparse fine-tuning",
     'use_ray': "Ray Train launching; use `ftkit train` (accelerate) on each node",
-    'pretraining_dataset': "streaming pre-training datasets yet; tokenize the corpus as a `completion` dataset",
-    'streaming': "streaming datasets yet; drop `streaming` (the data is memory-mapped from disk)",
-    'preprocess_iterable': "iterable (streamed) preprocessing yet",
-    'pretraining_sample_concatenation': "streaming pre-training datasets yet",
     'tokenizer_use_mistral_common': "mistral-common tokenizers yet; use the model's Hugging Face tokenizer",
     'tiled_mlp': "tiled MLP; lower `sequence_len` or use `gradient_checkpointing: true`",
     'model_quantization_config': "quantized checkpoints other than bitsandbytes; use `load_in_4bit` / `load_in_8bit`",
     'model_quantization_config_kwargs': "quantized checkpoints other than bitsandbytes",
     'quantize_moe_experts': "quantized MoE experts",
     'llama4_linearized_experts': "linearized Llama 4 experts",
-    'reinit_weights': "re-initialising the weights",
     'jagged_restart_steps': "jagged-restart LR schedules; use `lr_scheduler: cosine_with_restarts`",
     'cosine_constant_lr_ratio': "constant-tail cosine LR schedules; use `cosine_min_lr_ratio`",
     'lr_quadratic_warmup': "quadratic warm-up; the warm-up is linear",
@@ -944,11 +980,7 @@ UNSUPPORTED = {  # refused when set: `key: what it is` ("ftkit does not support 
     'dpo_generate_during_eval': "`dpo_generate_during_eval` (TRL removed it), as Axolotl",
     'dpo_norm_loss': "`dpo_norm_loss` (TRL removed it), as Axolotl",
     'dpo_use_logits_to_keep': "`dpo_use_logits_to_keep` (TRL removed it), as Axolotl",
-    'processor_type': "vision / multimodal models (`processor_type`) yet",
     'qlora_sharded_model_loading': "sharded QLoRA loading for FSDP yet; use `adapter: qlora` on one GPU",
-    'activation_offloading': "offloading activations to CPU memory yet; use `gradient_checkpointing: true`",
-    'freeze_mm_modules': "multimodal models yet",
-    'role_boundaries': "multimodal models yet",
     # switches of Axolotl plugins (their other keys are accepted with a note below)
     'dense_mixer': "DenseMixer MoE training",
     'grokfast_alpha': "Grokfast gradient filtering",
@@ -968,13 +1000,12 @@ IGNORED = {}  # accepted, with one note saying why they change nothing here
 IGNORED.update(
     dict.fromkeys(
         [
-            'lora_mlp_kernel', 'lora_qkv_kernel', 'lora_o_kernel', 'lora_embedding_kernel', 'use_kernels',
+            'lora_embedding_kernel', 'use_kernels',
             'flash_attn_rms_norm', 'flash_attn_fuse_mlp', 'flash_attn_cross_entropy', 'flash_optimum',
             'cut_cross_entropy', 'chunked_cross_entropy', 'chunked_cross_entropy_num_chunks', 'use_scattermoe',
             'use_sonicmoe', 'experts_implementation', 'use_dsv4_kernels', 'dsv4_fp4_grouped_mode', 'use_onebitllms',
             'flex_attn_compile_kwargs', 'torchdistx_path', 'experimental_skip_move_to_device', 'low_cpu_mem_usage',
-            'resize_token_embeddings_to_32x', 'streaming_multipack_buffer_size', 'pretrain_multipack_attn',
-            'pretrain_multipack_buffer_size', 'fused_attn_kernel', 'sdpa_varlen', 'large_head_attention',
+            'resize_token_embeddings_to_32x', 'fused_attn_kernel', 'sdpa_varlen', 'large_head_attention',
             'flash_attn_d512', 'gemma4_hybrid_attn_impl', 'fp32_norms', 'fp32_norm_classes', 'layer_offloading',
             'ple_cpu_offload', 'deepcompile', 'lora_on_cpu', 'embeddings_skip_upcast',
             'fp8_enable_fsdp_float8_all_gather', 'nvfp4_merge_aware', 'nvfp4_merge_aware_start_step',
@@ -992,6 +1023,10 @@ IGNORED.update(
          'sample_packing_mp_start_method', 'max_packed_sequence_len'],
         "a setting of Axolotl's packer; ftkit packs all rows at once (first-fit decreasing) with nothing to tune",
     )
+)
+IGNORED['preprocess_iterable'] = (
+    "ftkit's preparation never holds the dataset in memory (Arrow, memory-mapped: peak memory stays flat in the "
+    "number of rows); to read the data while training instead, set `streaming: true`"
 )
 IGNORED.update(
     dict.fromkeys(
@@ -1016,12 +1051,13 @@ IGNORED.update(
 )
 IGNORED.update(
     dict.fromkeys(
-        ['save_safetensors', 'tokenizer_save_jinja_files', 'merge_method', 'remove_unused_columns',
-         'fsdp_final_state_dict_type', 'skip_prepare_dataset',
+        ['save_safetensors', 'tokenizer_save_jinja_files', 'merge_method', 'remove_unused_columns', 'role_boundaries',
+         'skip_prepare_dataset', 'fsdp_final_state_dict_type',
          'dataset_keep_in_memory', 'include_tkps', 'include_tokens_per_second', 'max_prompt_len', 'base_model_ignore_patterns', 'full_finetune', 'ddp',
          'accelerator_config', 'dp_shard_size', 'dp_replicate_size'],
         "what it sets is what ftkit always does (safetensors, merging shard by shard, memory-mapped and cached data, "
-        "tokens/s in metrics.jsonl, one process per GPU, the final weights gathered in full), or what TRL >= 0.27 no "
+        "tokens/s in metrics.jsonl, one process per GPU, the final weights gathered in full, turns found from the chat "
+        "template itself), or what TRL >= 0.27 no "
         "longer takes (a separate prompt limit: `sequence_len` bounds prompt and answer together, as in Axolotl 0.19)",
     )
 )
@@ -1036,7 +1072,7 @@ IGNORED.update(
          'tiled_mlp_num_shards', 'tiled_mlp_use_original_mlp', 'qgalore_cos_threshold', 'qgalore_gamma_proj',
          'qgalore_proj_bits', 'qgalore_proj_group_size', 'qgalore_proj_quant', 'qgalore_proj_type',
          'qgalore_queue_size', 'qgalore_rank', 'qgalore_scale', 'qgalore_update_proj_gap', 'eta_min',
-         'image_size', 'image_resize_algorithm', 'processor_kwargs', 'expert_parallel_backend',
+         'expert_parallel_backend',
          'expert_parallel_fallback_on_unsupported', 'expert_parallel_num_nvl_bytes', 'expert_parallel_num_rdma_bytes',
          'expert_parallel_token_capacity', 'grokfast_lamb', 'kd_alpha', 'kd_beta', 'kd_ce_alpha', 'kd_normalize_topk',
          'kd_online_server', 'kd_online_server_base_url', 'kd_online_timeout', 'kd_online_topk', 'kd_temperature',
@@ -1068,6 +1104,7 @@ PLUGINS_REFUSED = {
 LEGACY_KEYS = {  # read under another name before validation (see `_normalize`)
     'bfloat16', 'float16', 'float32', 'torch_dtype', 'flash_attention', 'sdp_attention', 'flex_attention',
     'eager_attention', 'xformers_attention', 's2_attention', 'sage_attention', 'rope_scaling', 'gc_steps',
+    'activation_offloading',
 }
 
 
@@ -1177,6 +1214,7 @@ _RENAMED = dict(
     type_of_model='model_type',
     dpo_beta='rl_beta',
     gc_steps='gc_collect_steps',
+    pretrain_multipack_buffer_size='streaming_multipack_buffer_size',
 )
 
 
@@ -1201,11 +1239,13 @@ def _normalize(data: dict, notes: list, pos: dict, problems_early: list):
         notes.append(
             f"{_line(pos, (k,))}`{k}`: {d.pop('attn_implementation')} attention is not used; ftkit picks the best attention available"
         )
-    if d.get('gradient_checkpointing') in ('offload', 'offload_disk'):
-        notes.append(
-            f"{_line(pos, ('gradient_checkpointing',))}`gradient_checkpointing: {d['gradient_checkpointing']}`: activations are recomputed, not offloaded"
-        )
-        d['gradient_checkpointing'] = True
+    ao = d.pop('activation_offloading', None)  # Axolotl's switch for what `gradient_checkpointing: offload` says
+    if ao in (True, 'legacy'):
+        if not d.get('gradient_checkpointing'):
+            notes.append(f"{_line(pos, ('activation_offloading',))}`activation_offloading` turns on gradient checkpointing (offloaded)")
+        d['gradient_checkpointing'] = 'offload'
+    elif ao == 'disk':
+        d['gradient_checkpointing'] = 'offload_disk' 
     if isinstance(d.get('tokens'), dict):  # old Axolotl spelling of special_tokens
         notes.append(
             f"{_line(pos, ('tokens',))}`tokens` as a mapping is the old spelling of `special_tokens`; read as such"
@@ -1230,6 +1270,15 @@ def _normalize(data: dict, notes: list, pos: dict, problems_early: list):
     for key in ('datasets', 'test_datasets'):
         if isinstance(d.get(key), list):
             d[key] = [dict(x) if isinstance(x, dict) else x for x in d[key]]
+    pd = d.get('pretraining_dataset')
+    if pd is not None:  # a bare path, or one entry, allowed; each entry `type: pretrain` unless it says otherwise
+        pd = [pd] if isinstance(pd, (str, dict)) else pd
+        d['pretraining_dataset'] = [
+            dict(path=x, type='pretrain') if isinstance(x, str) else {'type': 'pretrain', **x} if isinstance(x, dict) else x
+            for x in pd
+        ]
+        if d['pretraining_dataset']:
+            d.setdefault('datasets', [])
     return d
 
 # %% ../nbs/04_config.ipynb #97769d34
@@ -1286,6 +1335,28 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
             f"{L('peft_init_lora_weights')}`peft_init_lora_weights: {cfg.peft_init_lora_weights}`: ftkit does not support "
             "initialisations computed from the training data or a quantizer; use true, gaussian, orthogonal, pissa or olora"
         )
+    _check_fsdp(cfg, L, problems)
+    if cfg.gradient_checkpointing == 'offload_disk':
+        problems.append(
+            f"{L('gradient_checkpointing')}offloading activations to disk is not supported; use `gradient_checkpointing: offload` "
+            "(host memory)"
+        )
+    elif cfg.gradient_checkpointing == 'offload' and (cfg.deepspeed or cfg.fsdp_config or cfg.fsdp_version or cfg.fsdp):
+        problems.append(
+            f"{L('gradient_checkpointing')}`gradient_checkpointing: offload` is not supported with FSDP or DeepSpeed yet; "
+            "use `gradient_checkpointing: true` (FSDP: `fsdp_config: {activation_checkpointing: true}`)"
+        )
+    if cfg.processor_type or cfg.base_model == 'ftkit:tiny-vlm':
+        where = L('processor_type') or L('base_model')
+        if cfg.sample_packing:
+            problems.append(f"{L('sample_packing')}`sample_packing` is not supported with images (as in Axolotl); set it to false")
+        if preference_kind(cfg):
+            problems.append(f"{where}preference and reward training of vision models is not supported; train with SFT")
+        for i, ds in enumerate(cfg.datasets or []):
+            if ds.type not in (None, 'chat_template'):
+                problems.append(f"{L('datasets', i, 'type')}`datasets[{i}].type: {ds.type}`: image chats use `type: chat_template`")
+        if cfg.image_resize_algorithm and cfg.image_resize_algorithm.lower() not in ('bilinear', 'bicubic', 'lanczos'):
+            problems.append(f"{L('image_resize_algorithm')}`image_resize_algorithm: {cfg.image_resize_algorithm}`: use bilinear, bicubic or lanczos")
     if cfg.batch_flattening is True and cfg.sample_packing:
         problems.append(
             f"{L('batch_flattening')}`batch_flattening` and `sample_packing` cannot both be on (as in Axolotl); "
@@ -1299,8 +1370,14 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
         problems.append(
             f"{L('adapter')}`adapter: {cfg.adapter}` has no target modules; set `lora_target_linear: true` or list `lora_target_modules`"
         )
-    if not cfg.datasets:
+    if not cfg.datasets and not cfg.pretraining_dataset:
         problems.append(f"{L('datasets')}`datasets` is empty; add at least one dataset")
+    _check_stream(cfg, L, problems)
+    if cfg.reinit_weights and (cfg.load_in_4bit or cfg.load_in_8bit or cfg.lora_model_dir):
+        problems.append(
+            f"{L('reinit_weights')}`reinit_weights` starts from fresh weights: it cannot be quantized on loading or "
+            "continue an adapter; drop `load_in_4bit`/`load_in_8bit`/`lora_model_dir`, or `reinit_weights`"
+        )
     if cfg.micro_batch_size < 1:
         problems.append(f"{L('micro_batch_size')}`micro_batch_size` must be at least 1")
     if cfg.batch_size is not None and cfg.batch_size % cfg.micro_batch_size:
@@ -1354,9 +1431,77 @@ def _check_rules(cfg: Config, data: dict, pos: dict, problems: list, notes: list
     for key in ('datasets', 'test_datasets'):
         for i, ds in enumerate(getattr(cfg, key) or []):
             _check_dataset(ds, (key, i), pos, problems, preference_kind(cfg))
+    for i, ds in enumerate(cfg.pretraining_dataset or []):
+        _check_dataset(ds, ('pretraining_dataset', i), pos, problems)
     for k, why in IGNORED.items():
         if _set(data.get(k)):
             notes.append(f"{L(k)}`{k}`: no effect in ftkit ({why})")
+
+
+def _check_stream(cfg: Config, L, problems: list):
+    "What a run that reads its data while training (`pretraining_dataset`, `streaming: true`) needs, and cannot do."
+    pd, on = cfg.pretraining_dataset, cfg.pretraining_dataset or cfg.streaming
+    if not on:
+        return
+    key = 'pretraining_dataset' if pd else 'streaming'
+    if pd and cfg.datasets:
+        problems.append(f"{L('pretraining_dataset')}`pretraining_dataset` and `datasets` are both set; train on one of them")
+    n = len(pd or cfg.datasets or [])
+    if n > 1:
+        problems.append(
+            f"{L(key)}`{key}`: a stream reads one entry and {n} are given; put the files in one entry "
+            "(`data_files`, or a folder)"
+        )
+    if not cfg.max_steps:
+        problems.append(f"{L(key)}`{key}` needs `max_steps`: a stream's length is unknown, so `max_steps` sets the schedule")
+    if cfg.val_set_size:
+        problems.append(f"{L('val_set_size')}`val_set_size` cannot split a stream; give `test_datasets` for evaluation")
+    if cfg.dataset_exact_deduplication:
+        problems.append(
+            f"{L('dataset_exact_deduplication')}`dataset_exact_deduplication` cannot run on a stream (it must see every row first)"
+        )
+    if cfg.rl or cfg.reward_model or cfg.process_reward_model or cfg.processor_type:
+        what = 'rl' if cfg.rl else 'reward_model' if cfg.reward_model else 'process_reward_model' if cfg.process_reward_model else 'processor_type'
+        problems.append(f"{L(key)}`{key}` streams SFT and pre-training data only, not `{what}` runs; drop `{key}`")
+    if cfg.pretrain_multipack_attn is False:
+        problems.append(
+            f"{L('pretrain_multipack_attn')}`pretrain_multipack_attn: false`: ftkit's packed samples never attend to each "
+            "other; drop the key"
+        )
+    if (cfg.streaming_multipack_buffer_size or 1) < 1:
+        problems.append(f"{L('streaming_multipack_buffer_size')}`streaming_multipack_buffer_size` must be at least 1")
+
+
+def _check_fsdp(cfg: Config, L, problems: list):
+    "FSDP settings each version can run (FSDP2 has no NO_SHARD or HYBRID_SHARD), in Axolotl's or the legacy spelling."
+    fc = cfg.fsdp_config
+    legacy = [str(x).lower() for x in (cfg.fsdp.split() if isinstance(cfg.fsdp, str) else cfg.fsdp or [])]
+    for x in legacy:
+        if x.upper() not in FSDP_SHARDING and x not in ('offload', 'auto_wrap'):
+            problems.append(f"{L('fsdp')}`fsdp: {x}` is not an FSDP option; use full_shard, shard_grad_op, offload, auto_wrap")
+    if cfg.fsdp_version is not None and cfg.fsdp_version not in (1, 2):
+        problems.append(f"{L('fsdp_version')}`fsdp_version: {cfg.fsdp_version}`: use 1 or 2")
+    if fc is None and not legacy:
+        return
+    s = (fc.sharding_strategy if fc else None) or next((x.upper() for x in legacy if x.upper() in FSDP_SHARDING), None)
+    if fc and isinstance(fc.reshard_after_forward, str):
+        s = fc.reshard_after_forward.upper()
+    if s and s.upper() not in FSDP_SHARDING:
+        problems.append(f"{L('fsdp_config', 'sharding_strategy')}`sharding_strategy: {s}` is not one of {', '.join(FSDP_SHARDING)}")
+    elif s and s.upper() in ('NO_SHARD', 'HYBRID_SHARD', 'HYBRID_SHARD_ZERO2') and (cfg.fsdp_version or 2) == 2:
+        problems.append(
+            f"{L('fsdp_config', 'sharding_strategy')}`{s}` is FSDP1's; FSDP2 shards fully (FULL_SHARD) or not after "
+            "forward (SHARD_GRAD_OP): use one of those, `fsdp_version: 1`, or DDP (no fsdp_config) for NO_SHARD"
+        )
+    policy = str(fc.auto_wrap_policy).lower() if fc and fc.auto_wrap_policy else None
+    if policy and policy not in ('transformer_based_wrap', 'size_based_wrap', 'no_wrap'):
+        problems.append(
+            f"{L('fsdp_config', 'auto_wrap_policy')}`auto_wrap_policy: {fc.auto_wrap_policy}`: use TRANSFORMER_BASED_WRAP, "
+            "SIZE_BASED_WRAP or NO_WRAP"
+        )
+
+
+FSDP_SHARDING = ('FULL_SHARD', 'SHARD_GRAD_OP', 'NO_SHARD', 'HYBRID_SHARD', 'HYBRID_SHARD_ZERO2')
 
 
 def _ranges(cfg: Config):
@@ -1548,6 +1693,7 @@ def load_config(
     namespace: dict = None,  # Values for `$var` / `${var}` (a notebook's namespace)
     source: str = None,  # Name used in messages (default: the file name, or `the config`)
     warn=True,  # Print notes (unknown and ignored keys) to stderr, one line each
+    namespace_name: str = 'the notebook',  # What `namespace` is, for messages; `the environment` reads its text as YAML
 ) -> Config:
     "Read, interpolate, override and validate a config; raise `ConfigError` with every problem at once."
     pos = {}
@@ -1563,7 +1709,8 @@ def load_config(
         else:
             text = s
         if namespace is not None:
-            text = interpolate(text, namespace, source)
+            env = namespace_name == 'the environment'
+            text = interpolate(text, namespace, source, where=namespace_name, as_yaml=env)
         data, pos = parse_yaml(text, source)
     source = source or 'the config'
     for k, v in (overrides or {}).items():

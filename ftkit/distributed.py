@@ -8,12 +8,13 @@ Docs: https://ftkit.github.io/ftkit/distributed.html.md"""
 from __future__ import annotations
 import json, os
 from pathlib import Path
-from .config import Config
+from .config import Config, FSDP_SHARDING
 from .errors import FtkitError
 
 # %% auto #0
-__all__ = ['rank', 'world_size', 'any_rank', 'strategy', 'layer_classes', 'fsdp_settings', 'deepspeed_file', 'trainer_settings',
-           'ranks_in_sync']
+__all__ = ['WRAP_POLICIES', 'rank', 'world_size', 'any_rank', 'strategy', 'layer_classes', 'fsdp_version', 'fsdp_settings',
+           'accelerate_fsdp', 'trainer_fsdp', 'fsdp_mixed_precision', 'deepspeed_file', 'trainer_settings',
+           'prepare_trainer', 'check_strategy', 'ranks_in_sync']
 
 # %% ../nbs/09_distributed.ipynb #8e8fec71
 def rank() -> int:
@@ -70,22 +71,135 @@ def layer_classes(
     return list(getattr(cls, '_no_split_modules', None) or [])
 
 
-def fsdp_settings(
+WRAP_POLICIES = dict(transformer_based_wrap='TRANSFORMER_BASED_WRAP', size_based_wrap='SIZE_BASED_WRAP', no_wrap='NO_WRAP')
+
+
+def _legacy_fsdp(cfg: Config) -> list:
+    "The items of the legacy `fsdp:` switch (`[full_shard, auto_wrap, offload]` or the same as one string)."
+    v = cfg.fsdp
+    items = v.split() if isinstance(v, str) else list(v or [])
+    return [str(x).lower() for x in items]
+
+
+def fsdp_version(
     cfg: Config,  # The run's config
+) -> int:
+    "1 or 2: `fsdp_version` (also read inside `fsdp_config`), else 2 (FSDP1 is deprecated in transformers)."
+    return int(cfg.fsdp_version or 2)
+
+
+def fsdp_settings(
+    cfg: Config,  # The run's config (`fsdp_config`, `fsdp_version`, the legacy `fsdp:` list)
 ) -> dict:
-    "FSDP2 settings for accelerate and the 🤗 Trainer, from `fsdp_config` (legacy `fsdp_` keys already mapped)."
-    fc = cfg.fsdp_config
-    wrap = fc.transformer_layer_cls_to_wrap if fc and fc.transformer_layer_cls_to_wrap else layer_classes(cfg)
+    """The FSDP settings of the run, whatever spelling the config used: `version`, `reshard_after_forward` (a bool
+    for FSDP2, the sharding strategy for FSDP1), the wrap policy and its layer classes or size, CPU offload, loading,
+    checkpoint format, activation checkpointing, FSDP1's prefetch/orig-params/sync options, and the mixed precision
+    policy. Validation has already refused what the version cannot do."""
+    fc, legacy = cfg.fsdp_config, _legacy_fsdp(cfg)
+    get = lambda k, default=None: getattr(fc, k, None) if fc is not None and getattr(fc, k, None) is not None else default
+    version = fsdp_version(cfg)
+    strategy_ = get('sharding_strategy') or next((x.upper() for x in legacy if x.upper() in FSDP_SHARDING), None)
+    reshard = get('reshard_after_forward')
+    if isinstance(reshard, str):
+        strategy_, reshard = reshard.upper(), None
+    if version == 2:
+        reshard = reshard if reshard is not None else strategy_ != 'SHARD_GRAD_OP'
+    else:
+        reshard = (strategy_ or ('FULL_SHARD' if reshard in (None, True) else 'SHARD_GRAD_OP')).upper()
+    policy = WRAP_POLICIES.get(str(get('auto_wrap_policy', 'transformer_based_wrap')).lower(), 'TRANSFORMER_BASED_WRAP')
+    wrap = get('transformer_layer_cls_to_wrap') or (layer_classes(cfg) if policy == 'TRANSFORMER_BASED_WRAP' else [])
     return dict(
-        fsdp_version=2,
-        fsdp_auto_wrap_policy='TRANSFORMER_BASED_WRAP',
-        fsdp_transformer_layer_cls_to_wrap=','.join(wrap) if isinstance(wrap, list) else wrap,
-        fsdp_offload_params=bool(fc and fc.offload_params),
-        fsdp_reshard_after_forward=True if not fc else fc.reshard_after_forward,
-        fsdp_activation_checkpointing=bool(fc and fc.activation_checkpointing),
-        fsdp_cpu_ram_efficient_loading=bool(fc and fc.cpu_ram_efficient_loading),
-        fsdp_state_dict_type=(fc.state_dict_type if fc and fc.state_dict_type else 'SHARDED_STATE_DICT'),
+        version=version,
+        reshard_after_forward=reshard,
+        auto_wrap_policy=policy,
+        transformer_layer_cls_to_wrap=[wrap] if isinstance(wrap, str) else list(wrap),
+        min_num_params=get('min_num_params', 100_000_000 if policy == 'SIZE_BASED_WRAP' else 0),
+        offload_params=bool(get('offload_params')) or 'offload' in legacy,
+        cpu_offload_pin_memory=get('cpu_offload_pin_memory', True),
+        cpu_ram_efficient_loading=bool(get('cpu_ram_efficient_loading', bool(cfg.load_in_4bit))),  # FSDP-QLoRA loads on rank 0
+        state_dict_type=get('state_dict_type', 'FULL_STATE_DICT'),
+        activation_checkpointing=bool(get('activation_checkpointing')),
+        backward_prefetch=str(get('backward_prefetch', 'BACKWARD_PRE')).upper(),
+        forward_prefetch=bool(get('forward_prefetch')),
+        use_orig_params=get('use_orig_params', True),  # LoRA trains some parameters of each wrapped unit
+        sync_module_states=get('sync_module_states', True),
+        limit_all_gathers=get('limit_all_gathers'),
+        mixed_precision_policy=get('mixed_precision_policy'),
     )
+
+
+def accelerate_fsdp(
+    s: dict,  # What `fsdp_settings` returned
+) -> dict:
+    "`fsdp_config` of the run's accelerate config (`fsdp_`-prefixed keys, as `accelerate config` writes them)."
+    d = dict(
+        fsdp_version=s['version'],
+        fsdp_reshard_after_forward=s['reshard_after_forward'],
+        fsdp_auto_wrap_policy=s['auto_wrap_policy'],
+        fsdp_offload_params=s['offload_params'],
+        fsdp_cpu_ram_efficient_loading=s['cpu_ram_efficient_loading'],
+        fsdp_state_dict_type=s['state_dict_type'],
+        fsdp_activation_checkpointing=s['activation_checkpointing'],
+    )
+    if s['auto_wrap_policy'] == 'TRANSFORMER_BASED_WRAP':
+        d['fsdp_transformer_layer_cls_to_wrap'] = ','.join(s['transformer_layer_cls_to_wrap'])
+    if s['auto_wrap_policy'] == 'SIZE_BASED_WRAP':
+        d['fsdp_min_num_params'] = s['min_num_params']
+    if s['version'] == 1:
+        d.update(
+            fsdp_sharding_strategy=s['reshard_after_forward'],
+            fsdp_backward_prefetch=s['backward_prefetch'],
+            fsdp_forward_prefetch=s['forward_prefetch'],
+            fsdp_use_orig_params=s['use_orig_params'],
+            fsdp_sync_module_states=s['sync_module_states'],
+        )
+    return d
+
+
+def trainer_fsdp(
+    s: dict,  # What `fsdp_settings` returned
+) -> dict:
+    "`fsdp` and `fsdp_config` of `TrainingArguments` (the keys transformers turns into accelerate's FSDP plugin)."
+    c = dict(
+        version=s['version'],
+        reshard_after_forward=s['reshard_after_forward'],
+        auto_wrap_policy=s['auto_wrap_policy'],
+        cpu_offload=s['offload_params'],
+        cpu_ram_efficient_loading=s['cpu_ram_efficient_loading'],
+        state_dict_type=s['state_dict_type'],
+        activation_checkpointing=s['activation_checkpointing'],
+    )
+    if s['auto_wrap_policy'] == 'TRANSFORMER_BASED_WRAP':
+        c['transformer_layer_cls_to_wrap'] = s['transformer_layer_cls_to_wrap']
+    if s['auto_wrap_policy'] == 'SIZE_BASED_WRAP':
+        c['min_num_params'] = s['min_num_params']
+    if s['version'] == 1:
+        c.update(
+            backward_prefetch=s['backward_prefetch'],
+            forward_prefetch=s['forward_prefetch'],
+            use_orig_params=s['use_orig_params'],
+            sync_module_states=s['sync_module_states'],
+        )
+        if s['limit_all_gathers'] is not None:
+            c['limit_all_gathers'] = s['limit_all_gathers']
+    return dict(fsdp=True, fsdp_config=c)
+
+
+def fsdp_mixed_precision(
+    s: dict,  # What `fsdp_settings` returned
+):
+    "FSDP2's `MixedPrecisionPolicy` from `mixed_precision_policy` (`param_dtype`, `reduce_dtype`, ...), or None."
+    mp = s.get('mixed_precision_policy')
+    if not mp or s['version'] != 2:
+        return None
+    import torch
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    dtype = lambda v: getattr(torch, v) if isinstance(v, str) else v
+    kw = {k: dtype(v) for k, v in mp.items() if k in ('param_dtype', 'reduce_dtype', 'output_dtype')}
+    if 'cast_forward_inputs' in mp:
+        kw['cast_forward_inputs'] = bool(mp['cast_forward_inputs'])
+    return MixedPrecisionPolicy(**kw)
 
 
 def deepspeed_file(
@@ -114,16 +228,42 @@ def trainer_settings(
 
     st = strategy(cfg)
     if st == 'fsdp':
-        fs = fsdp_settings(cfg)
-        return dict(
-            fsdp='full_shard auto_wrap' + (' offload' if fs['fsdp_offload_params'] else ''),
-            fsdp_config={k.removeprefix('fsdp_'): v for k, v in fs.items()} | dict(version=2),
-        )
+        return trainer_fsdp(fsdp_settings(cfg))
     if st == 'deepspeed':
         return dict(deepspeed=str(deepspeed_file(cfg)))
     if world_size() > 1 and not torch.cuda.is_available():
         return dict(use_cpu=True)  # without it accelerate sees no GPU and each process trains alone (no gradient sync)
     return {}
+
+
+def prepare_trainer(
+    trainer,  # The trainer a method built (before `train()` wraps the model)
+    cfg: Config,  # The run's config
+):
+    "Set what the Trainer's arguments cannot carry: FSDP2's mixed precision policy (`mixed_precision_policy`)."
+    if strategy(cfg) != 'fsdp':
+        return trainer
+    mp = fsdp_mixed_precision(fsdp_settings(cfg))
+    plugin = getattr(trainer.accelerator.state, 'fsdp_plugin', None)
+    if mp is not None and plugin is not None:
+        plugin.mixed_precision_policy = mp
+    return trainer
+
+
+def check_strategy(
+    cfg: Config,  # The run's config
+):
+    "Refuse, before anything loads, a strategy this machine cannot run (FSDP and DeepSpeed need CUDA GPUs)."
+    import torch
+
+    st = strategy(cfg)
+    if st in ('fsdp', 'deepspeed') and not torch.cuda.is_available():
+        key = 'deepspeed' if st == 'deepspeed' else 'fsdp_config'
+        raise FtkitError(
+            f"{key}: {st.upper() if st == 'fsdp' else 'DeepSpeed'} needs CUDA GPUs, and this machine has none "
+            "(accelerate would silently train with DDP instead)",
+            hint=f"remove {key} to train with DDP on CPUs, or run on GPUs",
+        )
 
 # %% ../nbs/09_distributed.ipynb #4a944fb4
 def ranks_in_sync(

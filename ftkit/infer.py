@@ -9,8 +9,8 @@ from __future__ import annotations
 from .config import Config
 
 # %% auto #0
-__all__ = ['stop_ids', 'use_stop_tokens', 'prompt_ids', 'generate_ids', 'generate', 'load_for_inference', 'stream_reply',
-           'gradio_settings', 'serve_gradio']
+__all__ = ['stop_ids', 'use_stop_tokens', 'prompt_ids', 'generate_ids', 'generate', 'has_images', 'processor_of',
+           'generate_vision', 'load_for_inference', 'stream_reply', 'gradio_settings', 'serve_gradio']
 
 # %% ../nbs/14_infer.ipynb #0ef39989
 def stop_ids(model, tok):
@@ -73,9 +73,60 @@ def generate_ids(model, tok, ids: list, max_new_tokens: int = 64, do_sample: boo
     return tok.decode(out[0, len(ids) :], skip_special_tokens=True)
 
 
-def generate(model, tok, prompt, max_new_tokens: int = 64, **kw) -> str:
-    "The model's reply to `prompt` (a string or a list of chat messages)."
+def generate(model, tok, prompt, max_new_tokens: int = 64, image=None, **kw) -> str:
+    "The model's reply to `prompt` (a string or a list of chat messages), about `image` (a path or PIL image) for a vision-language model."
+    if image is not None or has_images(prompt):
+        return generate_vision(model, tok, prompt, image, max_new_tokens=max_new_tokens, **kw)
     return generate_ids(model, tok, prompt_ids(tok, prompt), max_new_tokens=max_new_tokens, **kw)
+
+
+def has_images(prompt) -> bool:
+    "Whether chat messages carry image parts."
+    return not isinstance(prompt, str) and any(
+        isinstance(m.get('content'), list) and any(p.get('type') == 'image' for p in m['content']) for m in prompt
+    )
+
+
+def processor_of(model, tok):
+    "The processor of a vision-language model: the one training or `load_for_inference` attached, else its folder's."
+    p = getattr(model, 'ftkit_processor', None)
+    if p is None:
+        from transformers import AutoProcessor
+
+        p = AutoProcessor.from_pretrained(model.name_or_path)
+        p.tokenizer = tok
+        model.ftkit_processor = p
+    return p
+
+
+def generate_vision(
+    model, tok, prompt, image=None, max_new_tokens: int = 64, do_sample: bool = False, streamer=None, **kw
+) -> str:
+    "A vision-language model's reply to `prompt` (text or chat messages), `image` placed at the start of the first user turn."
+    import torch
+    from ftkit.vision import vision_inputs, with_image
+
+    msgs = [dict(role='user', content=prompt)] if isinstance(prompt, str) else list(prompt)
+    dev = next(model.parameters()).device
+    x = vision_inputs(processor_of(model, tok), tok, with_image(msgs, image), device=dev)
+    if 'pixel_values' in x:
+        x['pixel_values'] = x['pixel_values'].to(next(model.parameters()).dtype)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(
+            **x,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            eos_token_id=stop_ids(model, tok),
+            pad_token_id=tok.pad_token_id,
+            streamer=streamer,
+            use_cache=True,
+            **kw,
+        )
+    if was_training:
+        model.train()
+    return tok.decode(out[0, x['input_ids'].shape[1] :], skip_special_tokens=True)
 
 # %% ../nbs/14_infer.ipynb #52f896e0
 def load_for_inference(cfg: Config, lora_model_dir=None):
@@ -88,7 +139,15 @@ def load_for_inference(cfg: Config, lora_model_dir=None):
 
     d = Path(lora_model_dir or cfg.lora_model_dir or cfg.output_dir)
     tok = AutoTokenizer.from_pretrained(d) if (d / 'tokenizer_config.json').exists() else load_tokenizer(cfg)
-    base = load_model(cfg.model_copy(update=dict(adapter=None, lora_modules_to_save=None)), tok, adapter=False)
+    processor = None
+    if getattr(cfg, 'processor_type', None) or cfg.base_model == 'ftkit:tiny-vlm':  # a vision-language model
+        from ftkit.methods.vision import load_vlm
+        from ftkit.vision import load_processor
+
+        base = load_vlm(cfg.model_copy(update=dict(adapter=None, lora_modules_to_save=None)), tok, adapter=False)
+        processor = load_processor(cfg, tok, path=d if (d / 'processor_config.json').exists() else None)
+    else:
+        base = load_model(cfg.model_copy(update=dict(adapter=None, lora_modules_to_save=None)), tok, adapter=False)
     model = base
     if (d / 'adapter_config.json').exists():
         from peft import PeftModel
@@ -110,12 +169,14 @@ def load_for_inference(cfg: Config, lora_model_dir=None):
             hint="train first, or pass --lora-model-dir with the folder that holds adapter_config.json",
         )
     model.config.use_cache = True
+    if processor is not None:
+        model.ftkit_processor = processor  # `generate(..., image=...)` finds it here
     use_stop_tokens(model, tok, cfg)
     return model.eval(), tok
 
 # %% ../nbs/14_infer.ipynb #f629a615
-def stream_reply(model, tok, prompt, max_new_tokens: int = 256, on_text=None, **kw) -> str:
-    "The reply to `prompt` (a string or chat messages), calling `on_text(text_so_far)` as tokens arrive."
+def stream_reply(model, tok, prompt, max_new_tokens: int = 256, on_text=None, image=None, **kw) -> str:
+    "The reply to `prompt` (a string or chat messages; `image` for a vision-language model), calling `on_text(text_so_far)` as tokens arrive."
     import threading
     from transformers import TextIteratorStreamer
 
@@ -124,7 +185,10 @@ def stream_reply(model, tok, prompt, max_new_tokens: int = 256, on_text=None, **
 
     def work():
         try:
-            generate_ids(model, tok, prompt_ids(tok, prompt), max_new_tokens=max_new_tokens, streamer=streamer, **kw)
+            if image is not None or has_images(prompt):
+                generate_vision(model, tok, prompt, image, max_new_tokens=max_new_tokens, streamer=streamer, **kw)
+            else:
+                generate_ids(model, tok, prompt_ids(tok, prompt), max_new_tokens=max_new_tokens, streamer=streamer, **kw)
         except Exception as e:
             err.append(e)
             streamer.end()

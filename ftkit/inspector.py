@@ -28,6 +28,8 @@ CSS = """<style>
 .ft-ws{color:#b0b0b0}
 .ft-warn{color:#8a4b00;margin:2px 0}
 .ft-ok{color:#2a7a2a}
+.ft-image{background:#ece3fa;color:#4b2a7a;border:1px dashed #7a5bb0;border-radius:3px;font-size:11px}
+.ft-thumbs{flex:0 0 auto}
 .ft-raw{font:12px ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;max-height:420px;overflow:auto;background:#f7f7f7;padding:6px}
 </style>"""
 
@@ -38,11 +40,24 @@ def _visible(piece: str) -> str:
     return s.replace('\n', "<span class='ft-ws'>↵</span><br>")
 
 
-def token_html(ids, labels, tok, diff=None) -> str:
-    "HTML of the tokens `ids`: trained (label != -100) highlighted, special tokens boxed; `diff` marks positions to outline."
+def token_html(ids, labels, tok, diff=None, image_ids=None) -> str:
+    """HTML of the tokens `ids`: trained (label != -100) highlighted, special tokens boxed; `diff` marks positions to
+    outline; a run of image tokens (`image_ids`) is one marked box saying how many there are."""
     special = set(tok.all_special_ids) | {i for t, i in tok.get_added_vocab().items()}
-    out = []
+    out, skip = [], 0
     for j, (i, l) in enumerate(zip(ids, labels)):
+        if skip:
+            skip -= 1
+            continue
+        if image_ids and i in image_ids:
+            n = next((k for k in range(j, len(ids)) if ids[k] != i), len(ids)) - j
+            skip = n - 1
+            text = f"{tok.convert_ids_to_tokens(i)}×{n}" if n > 1 else tok.convert_ids_to_tokens(i)
+            out.append(
+                f"<span class='ft-tok ft-image ft-masked' title='#{j}-{j + n - 1}: {n} image token(s), id {i}, never trained'>"
+                f"{html.escape(text)}</span>"
+            )
+            continue
         cls = ['ft-tok', 'ft-trained' if l != IGNORE else 'ft-masked']
         if i in special:
             cls.append('ft-special')
@@ -194,13 +209,21 @@ def _hist_svg(lengths, seq_len: int, width: int = 360, height: int = 90) -> str:
 class Inspector:
     "The dataset inspector: one example at a time, the dataset panel, the checks, and an optional comparison."
 
-    def __init__(self, cfg: Config, tok, prepared, stats: dict, raws=None, compare: Config = None, sample: int = 2000):
+    def __init__(
+        self, cfg: Config, tok, prepared, stats: dict, raws=None, compare: Config = None, sample: int = 2000, processor=None
+    ):
         import ipywidgets as W
         from ftkit.packing import pack_bins, packing_efficiency
 
         self.cfg, self.tok, self.ds, self.stats, self.raws, self.cmp = cfg, tok, prepared, stats, raws, compare
         self._cmp_fns = {}
         self.checks = run_checks(cfg, tok, prepared, stats, raws, sample)
+        self.image_ids = None  # a multimodal dataset (`processor`): pictures beside the tokens, image tokens marked
+        if processor is not None:
+            from ftkit.vision import image_token_ids, vision_checks
+
+            self.image_ids = image_token_ids(processor)
+            self.checks = [c for c in self.checks if c[0] != 'short rows unpacked'] + vision_checks(cfg, stats)
         lens = list(prepared['length']) if len(prepared) else []
         self.efficiency = packing_efficiency(lens, pack_bins(lens, cfg.sequence_len), cfg.sequence_len) if lens else 0.0
         n = max(0, len(prepared) - 1)
@@ -284,7 +307,14 @@ class Inspector:
                     f"<div style='margin-top:8px'><b>compared config</b> · the tokens themselves differ</div>{token_html(ids2, lab2, self.tok)}"
                 )
         else:
-            self.tokens.value = token_html(ids, labels, self.tok)
+            self.tokens.value = token_html(ids, labels, self.tok, image_ids=self.image_ids)
+        if e.get('images'):
+            from ftkit.vision import thumbnails_html
+
+            self.tokens.value = (
+                f"<div style='display:flex;gap:12px'>{thumbnails_html(e['images'])}"
+                f"<div style='flex:1;min-width:0'>{self.tokens.value}</div></div>"
+            )
         self.raw.value = (
             (
                 "<div><b>source record</b></div><div class='ft-raw'>"
@@ -532,6 +562,15 @@ def inspect(
 
         dd, stats = load_or_prepare_preference(cfg, tok, log=None)
         return PairInspector(cfg, tok, dd[split], stats, [load_source(ds) for ds in cfg.datasets], sample)
+    from ftkit.methods import method_name
+
+    if method_name(cfg) == 'vision':  # images: prepared as for training, broken rows counted instead of raised
+        from ftkit.vision import load_processor, prepare_vision
+
+        processor = load_processor(cfg, tok)
+        dd, stats = prepare_vision(cfg, tok, processor, log=None, bad='drop')
+        raws = [load_source(ds) for ds in cfg.datasets]
+        return Inspector(cfg, tok, dd[split], stats, raws, sample=sample, processor=processor)
     dd, stats = load_or_prepare(cfg, tok, log=None)
     raws = [load_source(ds) for ds in cfg.datasets]
     cmp = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, os, signal, subprocess, sys, threading, time
 from pathlib import Path
 from .config import Config, load_config, dump_config
-from .distributed import strategy, fsdp_settings, deepspeed_file
+from .distributed import strategy, fsdp_settings, accelerate_fsdp, deepspeed_file
 from .errors import FtkitError
 from .metrics import read_metrics
 from .results import TrainResult
@@ -207,18 +207,22 @@ def _train_in_child(d):
     train(d)
 
 # %% ../nbs/15_launch.ipynb #66eb6824
-def accelerate_config(cfg: Config, num_processes: int) -> dict:
-    "The accelerate config of a run."
+def accelerate_config(
+    cfg: Config,  # The run's config
+    num_processes: int,  # Processes on this machine (one per GPU)
+) -> dict:
+    "The accelerate config of a run: `num_processes` counts every machine's processes, as accelerate expects."
     from ftkit.model import resolve_dtype
     import torch
 
     dt = resolve_dtype(cfg)
     st = strategy(cfg)
+    machines = cfg.num_machines or 1
     d = dict(
         compute_environment='LOCAL_MACHINE',
         debug=False,
-        num_processes=num_processes,
-        num_machines=cfg.num_machines or 1,
+        num_processes=num_processes * machines,
+        num_machines=machines,
         machine_rank=cfg.machine_rank or 0,
         mixed_precision='bf16' if dt == torch.bfloat16 else 'fp16' if dt == torch.float16 else 'no',
         rdzv_backend='static',
@@ -229,21 +233,21 @@ def accelerate_config(cfg: Config, num_processes: int) -> dict:
         distributed_type={
             'deepspeed': 'DEEPSPEED',
             'fsdp': 'FSDP',
-            'ddp': 'MULTI_GPU' if num_processes > 1 or (cfg.num_machines or 1) > 1 else 'NO',
+            'ddp': 'MULTI_GPU' if num_processes > 1 or machines > 1 else 'NO',
         }[st],
     )
     if cfg.main_process_ip:
         d['main_process_ip'] = cfg.main_process_ip
     if cfg.main_process_port:
         d['main_process_port'] = cfg.main_process_port
-    elif (cfg.num_machines or 1) == 1:  # a free port, so two runs on one machine never collide on the default 29500
+    elif machines == 1:  # a free port, so two runs on one machine never collide on the default 29500
         import socket
 
         with socket.socket() as s_:
             s_.bind(('127.0.0.1', 0))
             d['main_process_port'] = s_.getsockname()[1]
     if st == 'fsdp':
-        d['fsdp_config'] = fsdp_settings(cfg)
+        d['fsdp_config'] = accelerate_fsdp(fsdp_settings(cfg))
     if st == 'deepspeed':  # precision and the rest come from the DeepSpeed JSON (accelerate refuses both at once)
         d['deepspeed_config'] = dict(deepspeed_config_file=str(deepspeed_file(cfg).resolve()), zero3_init_flag=False)
         d.pop('mixed_precision')

@@ -12,7 +12,7 @@ from .config import Config, load_config
 from .errors import FtkitError
 
 # %% auto #0
-__all__ = ['merge_weight', 'base_files', 'merge_lora']
+__all__ = ['merge_weight', 'base_files', 'merge_lora', 'sharded_checkpoint', 'merge_sharded_fsdp_weights']
 
 # %% ../nbs/13_merge.ipynb #24731adb
 def _adapter(src: Path):
@@ -135,6 +135,8 @@ def merge_lora(
     acfg, pairs, mags, whole = _adapter(src)
     base = base_files(cfg.base_model, cfg.revision_of_model)
     mcfg = json.loads((base / 'config.json').read_text())
+    if 'vision_config' in mcfg:  # a vision-language model: its checkpoint may name weights otherwise than the model does
+        pairs, mags, whole = _checkpoint_names(base, pairs, mags, whole)
     tok = AutoTokenizer.from_pretrained(src) if (src / 'tokenizer_config.json').exists() else None
     rows = mcfg.get('vocab_size')
     emb_new = next((v for k, v in whole.items() if k.endswith('embed_tokens.weight') or k.endswith('wte.weight')), None)
@@ -212,6 +214,7 @@ def merge_lora(
         gc.eos_token_id = list(dict.fromkeys([e for e in old + eos if e is not None]))
         gc.pad_token_id = tok.pad_token_id
         tok.save_pretrained(tmp)
+    _copy_processor(src, base, tok, tmp)
     gc.save_pretrained(tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
@@ -230,3 +233,91 @@ def _bytes(s) -> int:
     if not m:
         raise FtkitError(f"max_shard_size `{s}` is not a size", hint="e.g. 5GB or 500MB")
     return int(float(m[1]) * 1024 ** ' KMGT'.index(m[2] or ' '))
+
+
+def _checkpoint_names(base: Path, *tables) -> tuple:
+    """The adapter's weight names as the base checkpoint spells them. transformers 5 loads some vision-language
+    checkpoints under new names (LLaVA's `language_model.model.layers` is `model.language_model.layers` in the model
+    peft adapted); a name the checkpoint lacks is matched with its `model` / `language_model` components set aside."""
+    from safetensors import safe_open
+
+    keys = []
+    for shard in _shards(base):
+        with safe_open(str(base / shard), framework='pt', device='cpu') as f:
+            keys += list(f.keys())
+    norm = lambda k: '.'.join(p for p in k.split('.') if p not in ('model', 'language_model'))
+    alias = {norm(k): k for k in keys}
+    have = set(keys)
+    return tuple({(k if k in have else alias.get(norm(k), k)): v for k, v in t.items()} for t in tables)
+
+
+def _copy_processor(src: Path, base: Path, tok, dest: Path):
+    "A vision-language model's processor (the run's, else the base model's) goes into the merged folder, with the trained tokenizer."
+    found = next((d for d in (src, base) if (d / 'processor_config.json').exists() or (d / 'preprocessor_config.json').exists()), None)
+    if found is None:
+        return
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(found)
+    if tok is not None:
+        processor.tokenizer = tok
+    processor.save_pretrained(dest)
+
+# %% ../nbs/13_merge.ipynb #323b8b06
+def sharded_checkpoint(
+    folder,  # A run folder, a checkpoint-N folder, or the sharded folder itself
+) -> Path:
+    "The sharded (distributed checkpoint) folder under `folder`: `pytorch_model_fsdp_0/`, of the newest checkpoint."
+    folder = Path(folder)
+    if (folder / '.metadata').exists():
+        return folder
+    for d in [folder, *sorted(folder.glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[-1]) if p.name.split('-')[-1].isdigit() else -1, reverse=True)]:
+        found = sorted(d.glob('pytorch_model_fsdp_*'))
+        if found and (found[0] / '.metadata').exists():
+            return found[0]
+    raise FtkitError(
+        f"no sharded FSDP checkpoint under {folder}",
+        hint="it is written with fsdp_config: {state_dict_type: SHARDED_STATE_DICT}; look for pytorch_model_fsdp_0/",
+    )
+
+
+def merge_sharded_fsdp_weights(
+    cfg,  # The run: a `Config`, a YAML path or text, or a dict
+    checkpoint=None,  # The checkpoint (default: the newest one of output_dir)
+    out=None,  # Where to write (default: the checkpoint's folder, beside its shards)
+    log=print,  # Where progress goes (None: quiet)
+) -> Path:
+    "Gather a sharded FSDP checkpoint into safetensors: the adapter of a LoRA run (with the tokenizer), else the model."
+    import tempfile
+    from accelerate.utils import merge_fsdp_weights
+    from safetensors.torch import load_file
+
+    cfg = cfg if isinstance(cfg, Config) else load_config(cfg)
+    shards = sharded_checkpoint(checkpoint or cfg.out)
+    out = Path(out or shards.parent)
+    with tempfile.TemporaryDirectory() as tmp:
+        merge_fsdp_weights(str(shards), tmp, safe_serialization=True)
+        state = {}
+        for f in sorted(Path(tmp).glob('*.safetensors')):
+            state.update(load_file(str(f)))
+    if log:
+        log(f"Gathered {len(state):,} tensors from {shards}")
+    from ftkit.model import load_model
+    from ftkit.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(cfg)
+    model = load_model(cfg.model_copy(update=dict(load_in_4bit=False, load_in_8bit=False)), tok)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    trained = [k for k, p in model.named_parameters() if p.requires_grad]
+    lost = [k for k in trained if k in missing]
+    if lost or unexpected:
+        raise FtkitError(
+            f"the sharded checkpoint {shards} does not match this config's model: "
+            f"{len(lost)} trained tensors missing, {len(unexpected)} unexpected (e.g. {(lost + unexpected)[0]})",
+            hint="use the config the run was trained with (output_dir/config.yaml)",
+        )
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    if log:
+        log(f"Saved the {'adapter' if cfg.adapter else 'model'} to {out}")
+    return out

@@ -1,4 +1,4 @@
-"""`metrics.jsonl`: one JSON line per logging step, written by the training process, read by everything else.
+"""`metrics.jsonl`: one JSON line per logging step, written by the training process, read by everything else; the progress a run shows; and whether a model learned its training data.
 
 Docs: https://ftkit.github.io/ftkit/metrics.html.md"""
 
@@ -6,11 +6,12 @@ Docs: https://ftkit.github.io/ftkit/metrics.html.md"""
 
 # %% ../nbs/10_metrics.ipynb #3fcaacb8
 from __future__ import annotations
-import json, math, re, time
+import json, math, os, re, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['STEP_LINE', 'read_metrics', 'restart_metrics', 'step_line', 'loss_warnings', 'metrics_callback']
+__all__ = ['STEP_LINE', 'read_metrics', 'restart_metrics', 'duration', 'step_line', 'loss_warnings', 'on_terminal',
+           'progress_bar', 'metrics_callback', 'quiz_pairs', 'ask', 'same_answer', 'learned']
 
 # %% ../nbs/10_metrics.ipynb #a5864a1a
 def read_metrics(
@@ -46,14 +47,24 @@ def restart_metrics(
 STEP_LINE = re.compile(r'\s*step\s+\d+/\d+')
 
 
+def duration(
+    seconds: float,  # A number of seconds
+) -> str:
+    "`seconds` as `m:ss`, or `h:mm:ss` from an hour on."
+    s = int(max(0, seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
 def step_line(
     row: dict,  # A metrics row
+    eta_s: float = None,  # Seconds left, when known
 ) -> str:
     "The line printed for a logging step (training loss) or an evaluation (`eval_loss`)."
     head = f"step {row['step']:>4}/{row.get('max_steps', '?')}"
-    if 'loss' in row:
-        return f"{head}  loss {row['loss']:.4f}  lr {row.get('learning_rate', 0):.2e}  {row.get('tokens_per_s', 0):,.0f} tok/s"
-    return f"{head}  eval_loss {row['eval_loss']:.4f}"
+    if 'eval_loss' in row and 'loss' not in row:
+        return f"{head}  eval_loss {row['eval_loss']:.4f}"
+    line = f"{head}  loss {row['loss']:.4f}  lr {row.get('learning_rate', 0):.2e}  {row.get('tokens_per_s', 0):,.0f} tok/s"
+    return line if eta_s is None else f"{line}  ETA {duration(eta_s)}"
 
 # %% ../nbs/10_metrics.ipynb #c96bcdb3
 def loss_warnings(
@@ -94,6 +105,49 @@ def _callback_base():
     return TrainerCallback
 
 
+def on_terminal(
+    stream=None,  # A file object (default: `sys.stdout`)
+) -> bool:
+    "True when `stream` is an interactive terminal that can redraw a line in place."
+    stream = stream or sys.stdout
+    try:
+        return bool(stream.isatty()) and os.environ.get('TERM') != 'dumb'
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
+
+
+def _sized(stream) -> bool:
+    "True when the terminal `stream` writes to reports its size (a bare pseudo-terminal says 0 x 0)."
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
+    return size.columns > 0 and size.lines > 0
+
+
+def progress_bar(
+    total: int,  # The run's optimizer steps
+    initial: int = 0,  # Steps already done (a resumed run)
+    file=None,  # Where to draw (default: `sys.stdout`)
+):
+    "A tqdm bar over training steps: `train  45%|####5     | 49/108 [00:20<00:24, 2.41step/s, loss 3.0541, 1,025 tok/s]`."
+    from tqdm import tqdm
+
+    file = file or sys.stdout
+    sized = _sized(file)  # follow the terminal's size; where it reports none, assume 100 x 24 (tqdm would hide the bar)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc='train',
+        unit='step',
+        file=file,
+        dynamic_ncols=sized,
+        ncols=None if sized else 100,
+        nrows=None if sized else 24,
+        smoothing=0.1,
+    )
+
+
 def metrics_callback(
     path,  # `metrics.jsonl` of the run
     counter=None,  # Counts tokens: an object with `.tokens` and `.trained` (the collator)
@@ -101,23 +155,45 @@ def metrics_callback(
     on_row=None,  # Called with each row as it is written (the live view)
     vocab_size: int = None,  # For the loss warnings
     rows: list = None,  # Rows already in the file (a resumed run)
+    progress: bool = None,  # Draw a progress bar instead of per-step lines (None: when `log` is `print` and stdout is a terminal)
 ):
-    "A `TrainerCallback` that appends each logging step to `path`, prints its line and hands the row to `on_row`."
+    "A `TrainerCallback` that appends each logging step to `path`, shows the progress and hands the row to `on_row`."
+    bar_wanted = (log is print and on_terminal()) if progress is None else bool(progress and log)
 
     class MetricsCallback(_callback_base()):
         def __init__(self):
             self.rows, self.said = list(rows or []), set()
             self.t0 = self.tlast = time.time()
-            self.tokens_last = 0
+            self.tokens_last, self.step0, self.bar = 0, 0, None
+
+        @staticmethod
+        def _writer(args) -> bool:
+            from ftkit.distributed import rank
+
+            return args.process_index == 0 and rank() == 0  # rank 0 writes the metrics and shows the progress
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = self.tlast = time.time()
+            self.step0 = state.global_step
+            if bar_wanted and self._writer(args):
+                self.bar = progress_bar(state.max_steps, initial=state.global_step)
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_train_end(self, args, state, control, **kw):
+            self.close()
+
+        def close(self):
+            "Close the progress bar (also when training stops on an error)."
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
 
         def on_log(self, args, state, control, logs=None, **kw):
-            from ftkit.distributed import rank
-
-            if not logs or args.process_index != 0 or rank() != 0:
-                return  # rank 0 writes the metrics
+            if not logs or not self._writer(args):
+                return
             row = dict(step=state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))})
             row.update(epoch=round(state.epoch or 0, 4), max_steps=state.max_steps)
             if 'loss' in logs:
@@ -127,15 +203,34 @@ def metrics_callback(
                 f.write(json.dumps(row) + '\n')
             if on_row:
                 on_row(row)
-            if log and ('loss' in row or 'eval_loss' in row):
-                log(step_line(row))
-                if 'warning' in row:
-                    log(f"warning: {row['warning']}")
+            if 'loss' in row or 'eval_loss' in row:
+                self._show(row)
+
+        def eta(self, step: int, total: int):
+            "Seconds left, from the pace of the steps this run has done."
+            done = step - self.step0
+            return (time.time() - self.t0) / done * (total - step) if done > 0 and total else None
+
+        def _show(self, row):
+            warning = f"warning: {row['warning']}" if 'warning' in row else None
+            if self.bar is not None:
+                if 'loss' in row:
+                    self.bar.set_postfix_str(f"loss {row['loss']:.4f}, {row.get('tokens_per_s', 0):,.0f} tok/s")
+                else:
+                    self.bar.write(step_line(row))
+                if warning:
+                    self.bar.write(warning)
+            elif log:
+                log(step_line(row, self.eta(row['step'], row['max_steps']) if 'loss' in row else None))
+                if warning:
+                    log(warning)
 
         def _add_rates(self, row):
             now = time.time()
-            tokens = counter.tokens if counter is not None else 0
-            if counter is not None:
+            tokens = getattr(counter, 'tokens', 0) or 0
+            if not tokens and 'num_tokens' in row:  # a trainer that counts its own (TRL's GRPO: prompts + completions)
+                tokens = int(row['num_tokens'])
+            elif counter is not None:
                 row.update(tokens=tokens, trained_tokens=counter.trained)
             row.update(
                 tokens_per_s=round((tokens - self.tokens_last) / max(now - self.tlast, 1e-9), 1),
@@ -149,3 +244,84 @@ def metrics_callback(
                 self.said.add(new[0][0])
 
     return MetricsCallback()
+
+# %% ../nbs/10_metrics.ipynb #7205e6af
+def quiz_pairs(
+    rows,  # Chat rows (`messages`), a JSON-lines file of them, or `ftkit:samples/<name>`
+    n: int = None,  # At most this many pairs (all by default)
+) -> list:
+    "`(question, answer)` pairs: the first user turn of each chat and the assistant's reply to it."
+    if isinstance(rows, (str, Path)):
+        if str(rows).startswith('ftkit:samples/'):
+            from ftkit.tiny import sample_path
+
+            rows = sample_path(str(rows).split('/', 1)[1])
+        rows = [json.loads(l) for l in Path(rows).read_text(encoding='utf-8').splitlines() if l.strip()]
+    pairs = []
+    for r in rows:
+        msgs = r['messages']
+        i = next((i for i, m in enumerate(msgs) if m['role'] == 'user'), None)
+        if i is not None and i + 1 < len(msgs) and msgs[i + 1]['role'] == 'assistant':
+            pairs.append((msgs[i]['content'], msgs[i + 1]['content']))
+    return pairs[:n]
+
+
+def _model_and_tokenizer(model):
+    "`(model, tokenizer)` from a pair, a `TrainResult`, or a model name or folder (loaded as it is, no adapter)."
+    if isinstance(model, tuple):
+        return model
+    if hasattr(model, 'generate') and hasattr(model, 'tokenizer'):
+        return model.model, model.tokenizer
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from ftkit.data import quiet_libraries
+    from ftkit.tiny import resolve_model
+
+    quiet_libraries()  # no weight-loading progress bars
+    path = resolve_model(str(model))
+    m = AutoModelForCausalLM.from_pretrained(path, dtype='auto')
+    return m.to('cuda' if torch.cuda.is_available() else 'cpu').eval(), AutoTokenizer.from_pretrained(path)
+
+
+def ask(
+    model,  # A model name or folder, a `TrainResult`, or a `(model, tokenizer)` pair
+    questions: list,  # Questions, or `(question, answer)` pairs
+    max_new_tokens: int = 32,
+) -> list:
+    "The model's greedy answers to `questions`, each asked as a lone user turn."
+    from ftkit.infer import generate
+
+    model, tok = _model_and_tokenizer(model)
+    qs = [q if isinstance(q, str) else q[0] for q in questions]
+    return [generate(model, tok, q, max_new_tokens=max_new_tokens).strip() for q in qs]
+
+
+def same_answer(
+    got: str,  # The model's answer
+    want: str,  # The training data's answer
+) -> bool:
+    "The match `learned` counts: equal after stripping spaces at both ends."
+    return got.strip() == want.strip()
+
+
+def _clip(s: str, width: int) -> str:
+    s = ' '.join(s.split())
+    return s if len(s) <= width else s[: width - 1] + '…'
+
+
+def learned(
+    pairs: list,  # `(question, answer)` pairs from the training data
+    after: list,  # The answers after fine-tuning, one per pair
+    before: list = None,  # The answers before fine-tuning, shown beside them
+    width: int = 34,  # Columns for the question and the answer before
+) -> tuple:
+    "`(k, report)`: how many answers after fine-tuning equal the training data's, and a table of them ending in `learned: K/N`."
+    k = sum(same_answer(a, want) for (_, want), a in zip(pairs, after))
+    cols = [('question', width)] + ([('before fine-tuning', width)] if before is not None else [])
+    lines = ['  '.join(f"{h:<{w}}" for h, w in cols) + '  after fine-tuning']
+    for i, ((q, want), a) in enumerate(zip(pairs, after)):
+        cells = [_clip(q, width)] + ([_clip(before[i], width)] if before is not None else [])
+        mark = '✓' if same_answer(a, want) else f"✗ (trained: {want})"
+        lines.append('  '.join(f"{c:<{width}}" for c in cells) + f"  {_clip(a, 60)}  {mark}")
+    lines.append(f"learned: {k}/{len(pairs)} (answers after fine-tuning that equal the training data's)")
+    return k, '\n'.join(lines)

@@ -12,10 +12,10 @@ from .config import Config, LORA_INIT_FROM_DATA
 from .tiny import resolve_model
 
 # %% auto #0
-__all__ = ['CONVERTED_INIT', 'resolve_dtype', 'resolve_attn', 'quantization_config', 'transformers_class', 'model_config',
-           'placement', 'load_model', 'liger_settings', 'apply_liger', 'fit_embeddings', 'fix_untrained_tokens',
-           'freeze_except', 'linear_names', 'lora_init', 'lora_config', 'add_lora', 'initial_adapter_dir',
-           'keep_initial_adapter', 'save_adapter', 'param_summary']
+__all__ = ['CONVERTED_INIT', 'resolve_dtype', 'resolve_attn', 'quantization_config', 'nf4_settings', 'transformers_class',
+           'model_config', 'placement', 'from_config', 'load_model', 'liger_settings', 'apply_liger', 'fit_embeddings',
+           'fix_untrained_tokens', 'freeze_except', 'linear_names', 'lora_init', 'lora_config', 'add_lora',
+           'initial_adapter_dir', 'keep_initial_adapter', 'save_adapter', 'param_summary']
 
 # %% ../nbs/08_model.ipynb #6a226457
 def resolve_dtype(cfg: Config):
@@ -78,13 +78,35 @@ def quantization_config(cfg: Config):
 
     if cfg.load_in_8bit:
         return BitsAndBytesConfig(load_in_8bit=True, **(cfg.bnb_config_kwargs or {}))
+    return BitsAndBytesConfig(**nf4_settings(cfg))
+
+
+def nf4_settings(
+    cfg: Config,  # The run's config (`bnb_config_kwargs` win)
+) -> dict:
+    "`BitsAndBytesConfig` arguments of a QLoRA run: NF4 with double quantization; stored in the compute dtype when sharded."
     kw = dict(
         load_in_4bit=True,
         bnb_4bit_quant_type='nf4',
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=resolve_dtype(cfg),
     )
-    return BitsAndBytesConfig(**{**kw, **(cfg.bnb_config_kwargs or {})})
+    if _shards_weights(cfg):  # FSDP-QLoRA: the 4-bit weights are stored in the dtype FSDP shards the others in
+        kw['bnb_4bit_quant_storage'] = resolve_dtype(cfg)
+    return {**kw, **(cfg.bnb_config_kwargs or {})}
+
+
+def _shards_weights(cfg: Config) -> bool:
+    "Are the weights sharded across processes (FSDP, or DeepSpeed ZeRO-3)?"
+    import json
+    from pathlib import Path
+
+    if cfg.fsdp_version or cfg.fsdp_config or cfg.fsdp:
+        return True
+    ds = cfg.deepspeed
+    if isinstance(ds, str) and Path(ds).exists():
+        ds = json.loads(Path(ds).read_text())
+    return isinstance(ds, dict) and (ds.get('zero_optimization') or {}).get('stage') == 3
 
 
 def transformers_class(
@@ -136,11 +158,33 @@ def placement(cfg: Config, q=None) -> dict:
     return kw
 
 
+def from_config(
+    loader,  # `AutoModelForCausalLM` or the class `model_type` names
+    mc,  # The model's config
+    kw: dict,  # What `from_pretrained` would have been given (dtype, attention, placement)
+):
+    "`reinit_weights`: the architecture of `mc` with freshly initialised weights (as Axolotl builds it from the config)."
+    import torch
+
+    args = dict(dtype=kw.get('dtype'), attn_implementation=kw.get('attn_implementation'))
+    if hasattr(loader, 'from_config'):  # an Auto class
+        model = loader.from_config(mc, trust_remote_code=kw.get('trust_remote_code'), **args)
+    else:
+        model = loader._from_config(mc, **args)
+    dm = kw.get('device_map')
+    if isinstance(dm, dict) and list(dm) == [''] and torch.cuda.is_available():
+        model = model.to(dm[''])
+    return model
+
+
 def load_model(cfg: Config, tok=None, adapter: bool = True):
     "The base model of `cfg` (quantized when asked), embeddings sized for `tok`, with the LoRA adapter when `adapter` is set."
+    import torch
     from transformers import AutoModelForCausalLM
 
     name = resolve_model(cfg.base_model)
+    if str(cfg.base_model).startswith('ftkit:tiny') and not torch.cuda.is_available():
+        torch.set_num_threads(1)  # ftkit's tiny models: matrices too small to share out; one CPU thread is fastest
     q = quantization_config(cfg)
     kw = dict(
         dtype=resolve_dtype(cfg),
@@ -153,9 +197,12 @@ def load_model(cfg: Config, tok=None, adapter: bool = True):
         kw['quantization_config'] = q
     loader = transformers_class(cfg.model_type, 'model_type', AutoModelForCausalLM)
     try:
-        if cfg.overrides_of_model_config or cfg.base_model_config or cfg.cls_model_config:
-            kw['config'] = model_config(cfg)
-        model = loader.from_pretrained(name, **{**kw, **(cfg.overrides_of_model_kwargs or {})})
+        if cfg.reinit_weights:  # pre-training from scratch: the model's architecture, fresh weights
+            model = from_config(loader, model_config(cfg), kw)
+        else:
+            if cfg.overrides_of_model_config or cfg.base_model_config or cfg.cls_model_config:
+                kw['config'] = model_config(cfg)
+            model = loader.from_pretrained(name, **{**kw, **(cfg.overrides_of_model_kwargs or {})})
     except OSError as e:
         raise ModelError(
             f"cannot load the model `{cfg.base_model}`: {str(e).splitlines()[0]}",
@@ -176,7 +223,10 @@ def load_model(cfg: Config, tok=None, adapter: bool = True):
             gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs or {'use_reentrant': False},
         )
     if cfg.adapter and adapter:
+        from ftkit.fused import apply_fused_lora  # q/k/v, o and the MLP in fused functions where exact (lora_*_kernel)
+
         model = add_lora(model, cfg)
+        apply_fused_lora(model, cfg)
     if cfg.unfrozen_parameters:
         freeze_except(model, cfg.unfrozen_parameters)
     return model

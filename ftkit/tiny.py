@@ -12,9 +12,10 @@ from .files import locked, atomic_dir
 from .templates import LLAMA3_TEMPLATE, CHATML_TEMPLATE
 
 # %% auto #0
-__all__ = ['CAPITALS', 'OPPOSITES', 'SOUNDS', 'PLURALS', 'DAYS', 'UNITS', 'SYSTEM_PROMPTS', 'ASSETS', 'SAMPLES', 'LLAMA3_SPLIT',
-           'FAMILIES', 'RECIPE', 'TINY_PREFIX', 'FactGen', 'sample_chat', 'sample_text', 'sample_rows', 'write_jsonl',
-           'write_samples', 'sample_path', 'corpus_docs', 'build_tokenizer', 'build_model', 'cache_dir', 'tiny_model',
+__all__ = ['CAPITALS', 'OPPOSITES', 'SOUNDS', 'PLURALS', 'DAYS', 'UNITS', 'SYSTEM_PROMPTS', 'QUIZ_KINDS', 'ASSETS', 'SAMPLES',
+           'TOKENIZER_SAMPLES', 'LLAMA3_SPLIT', 'FAMILIES', 'RECIPE', 'TINY_PREFIX', 'BUILT_ELSEWHERE', 'FactGen',
+           'sample_chat', 'sample_text', 'quiz_qa', 'sample_quiz', 'sample_rows', 'write_jsonl', 'write_samples',
+           'sample_path', 'corpus_docs', 'build_tokenizer', 'fact_docs', 'build_model', 'cache_dir', 'tiny_model',
            'resolve_model']
 
 # %% ../nbs/03_tiny.ipynb #02128f6f
@@ -274,24 +275,71 @@ def sample_text(g: FactGen):
     n = r.randint(3, 7)
     return dict(text=' '.join(g.qa()[1] for _ in range(n)))
 
+
+QUIZ_KINDS = ('capital', 'opposite', 'sound', 'plural', 'day', 'times')
+
+
+def quiz_qa(
+    r: random.Random,  # The random source
+    kind: str,  # One of `QUIZ_KINDS`
+):
+    "A question of `kind` in its plainest phrasing and its one-sentence answer."
+    if kind == 'capital':
+        c = r.choice(sorted(CAPITALS))
+        return f"What is the capital of {c}?", f"The capital of {c} is {CAPITALS[c]}."
+    if kind == 'opposite':
+        w = r.choice(sorted(OPPOSITES))
+        return f"What is the opposite of {w}?", f"The opposite of {w} is {OPPOSITES[w]}."
+    if kind == 'sound':
+        w = r.choice(sorted(SOUNDS))
+        return f"What sound does a {w} make?", f"A {w} says \"{SOUNDS[w]}\"."
+    if kind == 'plural':
+        w = r.choice(sorted(PLURALS))
+        return f"What is the plural of {w}?", f"The plural of {w} is {PLURALS[w]}."
+    if kind == 'day':
+        i = r.randrange(7)
+        return f"What day comes after {DAYS[i]}?", f"{DAYS[(i + 1) % 7]} comes after {DAYS[i]}."
+    if kind == 'times':
+        a, b = r.randint(2, 12), r.randint(2, 12)
+        return f"What is {a} times {b}?", f"{a} times {b} is {a * b}."
+    raise ValueError(f"unknown quiz kind {kind!r}; expected one of {QUIZ_KINDS}")
+
+
+def sample_quiz(
+    g: FactGen,  # The generator (its random source picks the facts)
+    n: int,  # How many questions
+):
+    "`n` one-question chats without a system prompt, the kinds in turn, no question twice."
+    rows, seen = [], set()
+    while len(rows) < n:
+        q, a = quiz_qa(g.r, QUIZ_KINDS[len(rows) % len(QUIZ_KINDS)])
+        if q not in seen:
+            seen.add(q)
+            rows.append(dict(messages=[dict(role='user', content=q), dict(role='assistant', content=a)]))
+    return rows
+
 # %% ../nbs/03_tiny.ipynb #5b05480b
 ASSETS = Path(str(importlib.resources.files('ftkit'))) / 'assets'
-SAMPLES = dict(
-    alpaca=('alpaca.jsonl', 300),
-    chat=('chat.jsonl', 300),
-    sharegpt=('chat_sharegpt.jsonl', 100),
-    text=('text.jsonl', 300),
+SAMPLES = dict(  # name: (file, rows, seed)
+    alpaca=('alpaca.jsonl', 300, 0),
+    chat=('chat.jsonl', 300, 1),
+    sharegpt=('chat_sharegpt.jsonl', 100, 2),
+    text=('text.jsonl', 300, 3),
+    quiz=('quiz.jsonl', 16, 4),
 )
+TOKENIZER_SAMPLES = ('alpaca', 'chat', 'sharegpt', 'text')  # the sets the tokenizer's vocabulary was trained on
 
 
 def sample_rows(
-    name: str,  # One of `SAMPLES`: alpaca, chat, sharegpt, text
+    name: str,  # One of `SAMPLES`: alpaca, chat, sharegpt, text, quiz
     n: int = None,
     seed: int = None,
 ):
     "Generate `n` rows of sample set `name` (the bundled size and seed by default)."
-    fn, n0 = SAMPLES[name]
-    g = FactGen(seed if seed is not None else sorted(SAMPLES).index(name))
+    fn, n0, seed0 = SAMPLES[name]
+    g = FactGen(seed0 if seed is None else seed)
+    if name == 'quiz':  # a set of distinct questions, made as a whole
+        return sample_quiz(g, n or n0)
     f = dict(
         alpaca=lambda: g.alpaca(),
         chat=lambda: sample_chat(g),
@@ -313,11 +361,11 @@ def write_jsonl(rows, path):
 def write_samples(dest=None):
     "Write every bundled sample set to `dest` (the package's assets folder by default)."
     dest = Path(dest or ASSETS / 'samples')
-    return [write_jsonl(sample_rows(k), dest / fn) for k, (fn, _) in SAMPLES.items()]
+    return [write_jsonl(sample_rows(k), dest / fn) for k, (fn, *_) in SAMPLES.items()]
 
 
 def sample_path(name: str):
-    "Path of the bundled sample file `name` (alpaca, chat, sharegpt, text)."
+    "Path of the bundled sample file `name` (alpaca, chat, sharegpt, text, quiz)."
     return ASSETS / 'samples' / SAMPLES[name][0]
 
 # %% ../nbs/03_tiny.ipynb #ca8da211
@@ -367,12 +415,12 @@ def _render(template, msgs, bos):
     return Environment().from_string(template).render(messages=msgs, bos_token=bos or '', add_generation_prompt=False)
 
 
-def _corpus_chats(family, seed):
-    "Chats made from the corpus (asking to continue a paragraph): they teach the template, not the sample tasks."
+def _corpus_chats(family, seed, docs=None):
+    "Chats made from the corpus, or `docs` (asking to continue a paragraph): they teach the template, not the sample tasks."
     f = FAMILIES[family]
     r = random.Random(seed)
     out = []
-    for p in corpus_docs():
+    for p in corpus_docs() if docs is None else docs:
         if len(p) < 120:
             continue
         cut = p.rfind(' ', 0, r.randint(60, 100))
@@ -406,7 +454,7 @@ def build_tokenizer(
         ]
     )
     tok.decoder = decoders.ByteLevel()
-    texts = corpus_docs() + [json.dumps(o) for k in SAMPLES for o in sample_rows(k)]
+    texts = corpus_docs() + [json.dumps(o) for k in TOKENIZER_SAMPLES for o in sample_rows(k)]
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=f['specials'],
@@ -445,12 +493,13 @@ RECIPE = dict(
     num_attention_heads=4,
     num_key_value_heads=2,
     head_dim=32,
-    warmup_steps=300,
-    batch_size=16,
+    warmup_steps=200,
+    batch_size=8,
     seq_len=128,
-    lr=3e-3,
+    lr=5e-3,
+    fact_docs=300,  # paragraphs of sample facts, as prose, in the warm-up
     seed=0,
-    version=1,
+    version=2,
 )
 
 
@@ -477,11 +526,21 @@ def _model_config(family, tok, r):
     return Qwen3Config(rope_parameters=dict(rope_type='default', rope_theta=1000000.0), **kw)
 
 
+def fact_docs(
+    n: int,  # How many paragraphs
+    seed: int = 0,
+) -> list:
+    "`n` short paragraphs of sample facts as prose, made with their own seed (not the bundled `text` rows)."
+    g = FactGen(seed + 1000)
+    return [sample_text(g)['text'] for _ in range(n)]
+
+
 def _warmup_rows(family, tok, r):
     "Token rows for the warm-up: all documents joined by the end-of-text token, cut into `seq_len` pieces."
     f = FAMILIES[family]
     sep = tok.convert_tokens_to_ids(f['doc_sep'])
-    docs, chats = corpus_docs(), _corpus_chats(family, r['seed'])
+    docs = corpus_docs() + fact_docs(r['fact_docs'], r['seed'])
+    chats = _corpus_chats(family, r['seed'], docs)
     ids = []
     for d in docs:
         ids += tok(d, add_special_tokens=False)['input_ids'] + [sep]
@@ -491,8 +550,23 @@ def _warmup_rows(family, tok, r):
     return ids[: n * r['seq_len']], n
 
 
+class _one_thread:
+    "Run torch on one CPU thread inside the block (the warm-up's matrices are too small to share)."
+
+    def __enter__(self):
+        import torch
+
+        self.n = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.n)
+
+
 def build_model(family: str = 'llama', tok=None, recipe: dict = None, log=print):
-    "Build the tiny model of `family` and warm it up on the bundled corpus."
+    "Build the tiny model of `family` and warm it up on the bundled corpus and facts."
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -511,17 +585,20 @@ def build_model(family: str = 'llama', tok=None, recipe: dict = None, log=print)
     model.train()
     t0 = time.time()
     losses = []
-    for step in range(steps):
-        b = data[torch.randint(0, n, (r['batch_size'],), generator=gen)]
-        loss = model(input_ids=b, labels=b, use_cache=False).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if log and (step % 100 == 0 or step == steps - 1):
-            log(f"  warm-up step {step + 1}/{steps}: loss {loss.item():.3f} ({time.time() - t0:.0f}s)")
+    with _one_thread():
+        for step in range(steps):
+            b = data[torch.randint(0, n, (r['batch_size'],), generator=gen)]
+            loss = model(input_ids=b, labels=b, use_cache=False).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            if log and (step % 50 == 0 or step == steps - 1):
+                took = time.time() - t0
+                left = took / (step + 1) * (steps - step - 1)
+                log(f"  warm-up step {step + 1}/{steps}: loss {loss.item():.3f} ({took:.0f}s, about {left:.0f}s left)")
     model.eval()
     model.generation_config.eos_token_id = model.config.eos_token_id
     model.generation_config.pad_token_id = (
@@ -577,8 +654,17 @@ def tiny_model(
     return dest
 
 
+BUILT_ELSEWHERE = {'vlm': 'ftkit.vision:tiny_vlm'}  # tiny models whose builder lives in their own module
+
+
 def resolve_model(name: str):
-    "Map `ftkit:tiny-<family>` to its cached folder; return any other name unchanged."
+    "Map `ftkit:tiny-<family>` to its cached folder (building it once); return any other name unchanged."
     if isinstance(name, str) and name.startswith(TINY_PREFIX):
-        return str(tiny_model(name[len(TINY_PREFIX) :]))
+        family = name[len(TINY_PREFIX) :]
+        if family in BUILT_ELSEWHERE:
+            import importlib
+
+            module, fn = BUILT_ELSEWHERE[family].split(':')
+            return str(getattr(importlib.import_module(module), fn)())
+        return str(tiny_model(family))
     return name

@@ -10,7 +10,7 @@ import contextlib, json, math, shutil, time
 from pathlib import Path
 from .config import Config, load_config, dump_config, derived
 from .data import IGNORE, quiet_libraries
-from .distributed import rank, world_size, ranks_in_sync, any_rank
+from .distributed import rank, world_size, ranks_in_sync, any_rank, check_strategy, prepare_trainer
 from .errors import FtkitError
 from .files import checkpoints, is_complete, latest_checkpoint
 from .metrics import metrics_callback, restart_metrics
@@ -20,7 +20,7 @@ from .results import TrainResult
 __all__ = ['CHANGEABLE_ON_RESUME', 'CHECKPOINT_CONFIG', 'TrainingStopped', 'guard_callback', 'stop_on_signals', 'oom_message',
            'disk_full_message', 'check_packages', 'plan', 'format_plan', 'resume_point', 'resume_changes',
            'check_resume', 'sample_prompt', 'model_card', 'checkpoint_finisher', 'run_folder', 'save_weights',
-           'push_to_hub', 'save_run', 'run_trainer', 'train']
+           'push_to_hub', 'save_run', 'run_trainer', 'start_summary', 'train']
 
 # %% ../nbs/12_training.ipynb #b91e94d6
 class TrainingStopped(FtkitError):
@@ -199,25 +199,29 @@ def plan(
     mc = AutoConfig.from_pretrained(
         resolve_model(cfg.base_model_config or cfg.base_model), trust_remote_code=cfg.trust_remote_code
     )
-    heads = dict(sequence_classification='AutoModelForSequenceClassification', token_classification='AutoModelForTokenClassification')
+    heads = dict(
+        sequence_classification='AutoModelForSequenceClassification',
+        token_classification='AutoModelForTokenClassification',
+        image_text_to_text='AutoModelForImageTextToText',
+    )
     if method.task in heads:  # a reward model: the base with a scalar (or per-token) head
         import transformers
 
         auto = getattr(transformers, heads[method.task])
-        mc.num_labels = cfg.num_labels or (2 if method.task == 'token_classification' else 1)
+        if method.task != 'image_text_to_text':
+            mc.num_labels = cfg.num_labels or (2 if method.task == 'token_classification' else 1)
     else:
         auto = AutoModelForCausalLM
     with init_empty_weights():
         m = auto.from_config(mc, trust_remote_code=cfg.trust_remote_code)
     m.tie_weights()
-    total = sum(p.numel() for p in m.parameters())
+    base_params = sum(p.numel() for p in m.parameters())
     if cfg.adapter:
         from peft import get_peft_model
 
         m = get_peft_model(m, lora_config(cfg, m))
-        trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)
-    else:
-        trainable = total
+    total = sum(p.numel() for p in m.parameters())  # with the adapter, as peft and the run count them
+    trainable = sum(p.numel() for p in m.parameters() if p.requires_grad) if cfg.adapter else total
     rows = len(data.train)  # packed rows with sample_packing
     dv = derived(cfg, world, rows)
     wbytes = (
@@ -232,7 +236,7 @@ def plan(
     act = tokens * hidden * (2 * layers + 34) * 2 if cfg.gradient_checkpointing else tokens * hidden * layers * 34
     gib = lambda b: round(b / 2**30, 1)
     mem = dict(
-        weights=gib(total * wbytes),
+        weights=gib(base_params * wbytes),
         adapter_and_optimizer=gib(trainable * 16),
         activations=gib(act),
         logits=gib(tokens * len(tok) * 4 * 2),
@@ -544,7 +548,11 @@ def run_trainer(trainer, guard, cfg: Config, resume):
     try:
         with stop_on_signals(guard), activation_offloading(trainer.model, cfg):
             trainer.train(resume_from_checkpoint=resume)
-    except Exception as e:  # a kernel launch can fail with a plain CUDA error too
+    except BaseException as e:  # a kernel launch can fail with a plain CUDA error too
+        for cb in trainer.callback_handler.callbacks:  # a progress bar left open would garble what follows
+            getattr(cb, 'close', lambda: None)()
+        if not isinstance(e, Exception):
+            raise
         if _is_disk_full(e, cfg):
             raise TrainingStopped(disk_full_message(trainer.state.global_step, cfg)) from None
         if not _is_oom(e):
@@ -569,12 +577,31 @@ def _report(res: TrainResult, data, seconds: float, log):
     if l:
         log(f"Loss: {l[0]:.4f} at the start, {l[-1]:.4f} at the end ({len(l)} logged steps, {seconds:.0f}s)")
     prepared = data.prepared
-    if prepared is not None:
+    if prepared is not None and res.model.can_generate():
         row = (prepared.get('eval') or prepared['train'])[0]
         prompt = sample_prompt(row, res.tokenizer)
         reply = generate_ids(res.model, res.tokenizer, prompt, max_new_tokens=32)
-        log("Sample:\n" + res.tokenizer.decode(prompt) + reply)
+        asked = res.tokenizer.decode(prompt, skip_special_tokens=True).strip().split('\n')
+        question = next((l for l in reversed(asked) if l.strip() and l.strip() not in ('assistant', 'user')), '')
+        log(f"Sample: {question.strip()[-120:]!r} -> {reply.strip()[:120]!r}")
     log(f"Saved to {res.output_dir}")
+
+
+def start_summary(
+    cfg: Config,  # The run's config
+    model,  # The model about to train
+    data,  # What the method prepared
+    trainer,  # The trainer (its arguments say the steps)
+) -> str:
+    "One line at the start: the model, its trainable parameters (as peft counts them), the data, the steps, the run folder."
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    steps = derived(cfg, None, len(data.train))['total_steps']
+    rows = data.stats.get('rows_out', len(data.train))
+    return (
+        f"Training {cfg.base_model}: {trainable:,} of {total:,} parameters ({100 * trainable / max(1, total):.2f}%), "
+        f"{rows:,} rows, {steps:,} steps; the run goes to {cfg.out}"
+    )
 
 
 def train(
@@ -598,12 +625,12 @@ def train(
 def _train(cfg: Config, log, on_row) -> TrainResult:
     "The recipe, inside the run folder `train` holds."
     from ftkit.methods import method_for
-    from ftkit.model import param_summary
     from ftkit.tokenizer import load_tokenizer
     from ftkit.tracking import start_tracking, hub_access
     from ftkit.infer import use_stop_tokens
 
     check_packages(cfg)
+    check_strategy(cfg)
     start_tracking(cfg)
     resume = resume_point(cfg, log)
     if resume:
@@ -612,10 +639,14 @@ def _train(cfg: Config, log, on_row) -> TrainResult:
     tok = load_tokenizer(cfg)
     data = method.prepare(cfg, tok, log=log)
     model = method.load_model(cfg, tok)  # a causal LM, or the classifier a reward model trains
-    if log:
-        log(param_summary(model))
     with hub_access(cfg):  # with hub_model_id the trainer creates the Hub repo
-        trainer = method.trainer(cfg, model, tok, data)
+        trainer = prepare_trainer(method.trainer(cfg, model, tok, data), cfg)
+    if log:
+        from ftkit.fused import fused_summary
+
+        log(start_summary(cfg, model, data, trainer))
+        if fused_summary(model):
+            log(fused_summary(model))  # which fused LoRA kernels run, or why not
     guard = _attach_callbacks(trainer, cfg, tok, data, resume, log, on_row)
     if rank() == 0:
         dump_config(cfg, cfg.out / 'config.yaml')  # written once the run is set up: a failed start leaves none

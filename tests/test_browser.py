@@ -69,6 +69,29 @@ def test_inspector_in_the_browser(voila, browser, shots):
     page.close()
 
 
+def test_inspector_shows_images_in_the_browser(voila, browser, shots):
+    "A multimodal example: its picture beside its tokens (loaded, not a broken image), the image tokens in one marked box."
+    page = browser.new_page(viewport={'width': 1400, 'height': 900})
+    page.goto(voila + '/voila/render/inspector_vision.ipynb', timeout=300_000)
+    page.wait_for_selector('.ft-thumbs img', timeout=300_000)
+    img = page.locator('.ft-thumbs img').first
+    assert img.evaluate("e => e.complete && e.naturalWidth") == 32
+    assert img.evaluate("e => e.getBoundingClientRect().width") >= 100  # scaled up to be seen
+    marked = page.locator('.ft-tokens .ft-image')
+    assert marked.count() == 1 and '×16' in marked.inner_text()
+    assert page.locator('.ft-tokens .ft-trained').count() > 3
+    before = img.get_attribute('src')
+    page.get_by_role('button', name='next ▶').click()
+    page.wait_for_function(
+        "b => document.querySelector('.ft-thumbs img') && document.querySelector('.ft-thumbs img').src !== b",
+        arg=before,
+        timeout=30_000,
+    )
+    assert 'example 1' in page.content()
+    page.screenshot(path=str(shots / 'inspector-vision.png'), full_page=True)
+    page.close()
+
+
 def test_live_view_in_the_browser(voila, browser, shots):
     page = browser.new_page(viewport={'width': 1200, 'height': 700})
     page.goto(voila + '/voila/render/liveview.ipynb', timeout=300_000)

@@ -2,7 +2,7 @@
 in sync and leaves an adapter peft loads; interrupting it from a Jupyter kernel, or killing the kernel,
 leaves no process behind."""
 
-import json, os, signal, subprocess, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, yaml
 from jupyter_client.manager import start_new_kernel
@@ -142,3 +142,52 @@ def test_notebook_launcher_refuses_after_cuda_init(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, 'is_initialized', lambda: True)
     with pytest.raises(FtkitError, match='CUDA has not been used yet'):
         notebook_launch(load_config(str(cfg_file(tmp_path))), 2)
+
+
+def test_ftkit_train_launches_every_process(tmp_path):
+    "`ftkit train --num-processes 2` goes through `accelerate launch` (gloo on CPUs); its ranks train together."
+    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1'}
+    p = subprocess.run(
+        [sys.executable, '-m', 'ftkit.cli', 'train', str(cfg_file(tmp_path)), '--num-processes', '2'],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    d = json.loads((tmp_path / 'run' / 'distributed.json').read_text())
+    assert d['world_size'] == 2 and d['distributed_type'] == 'MULTI_CPU' and d['ranks_in_sync']
+    assert yaml.safe_load((tmp_path / 'run' / 'accelerate.yaml').read_text())['num_processes'] == 2
+    assert (tmp_path / 'run' / 'adapter_model.safetensors').exists()
+
+
+def test_sigint_to_ftkit_train_stops_every_rank(tmp_path):
+    "Ctrl-C on `ftkit train` (several ranks): every rank saves a checkpoint and stops, nothing is left, the exit is 130."
+    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1'}
+    cfg = cfg_file(tmp_path, max_steps=100_000, save_steps=100_000, save_strategy='steps')
+    p = subprocess.Popen(
+        [sys.executable, '-m', 'ftkit.cli', 'train', str(cfg), '--num-processes', '2'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        assert _wait_steps(tmp_path / 'run' / 'metrics.jsonl', 3), "training did not start"
+        p.send_signal(signal.SIGINT)
+        out = p.communicate(timeout=120)[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, out[-2000:]
+    time.sleep(1)
+    assert ftkit_procs(str(tmp_path / 'run')) == [], ftkit_procs(str(tmp_path / 'run'))
+    from ftkit.files import latest_checkpoint
+
+    assert latest_checkpoint(tmp_path / 'run'), "no complete checkpoint after the interrupt"
+
+
+def test_inside_a_launch_ftkit_train_trains_in_place(monkeypatch):
+    from ftkit.cli import in_distributed_launch
+
+    for var, value in [('WORLD_SIZE', '2'), ('LOCAL_RANK', '0'), ('SLURM_NTASKS', '4')]:
+        monkeypatch.delenv('WORLD_SIZE', raising=False)
+        monkeypatch.delenv('LOCAL_RANK', raising=False)
+        monkeypatch.delenv('SLURM_NTASKS', raising=False)
+        assert not in_distributed_launch()
+        monkeypatch.setenv(var, value)
+        assert in_distributed_launch()

@@ -184,24 +184,9 @@ def _train(name, tmp, **ov):
     return ftkit.train(str(EXAMPLES / f"{name}.yml"), overrides=ov, log=None)
 
 
-def _with_method_models(monkeypatch):
-    """Until `train()` loads the model through `method.load_model(cfg, tok)` (the hook asked for in issue 17),
-    route its `ftkit.model.load_model` call to the method's loader; a no-op once the hook is in."""
-    import inspect as _inspect
-    import ftkit.training, ftkit.model
-    from ftkit.methods import method_for
-
-    if 'method.load_model' in _inspect.getsource(ftkit.training.train):
-        return
-    orig = ftkit.model.load_model
-    monkeypatch.setattr(
-        ftkit.model, 'load_model', lambda cfg, tok=None, adapter=True: method_for(cfg).load_model(cfg, tok) if adapter else orig(cfg, tok, adapter)
-    )
-
-
 @needs_trl
 def test_dpo_learns_the_preference(in_root):
-    res = _train('dpo', in_root, num_epochs=2)
+    res = _train('dpo', in_root, num_epochs=3)
     rows = [r for r in res.metrics if 'loss' in r]
     first, last = rows[0], rows[-3:]
     assert abs(first['loss'] - math.log(2)) < 1e-3  # the policy starts as the reference
@@ -245,8 +230,6 @@ def test_method_trains_logs_and_saves(name, in_root):
 def test_reward_model_trains_and_loads_as_a_classifier(in_root, monkeypatch):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
-
-    _with_method_models(monkeypatch)
     res = _train('reward_model', in_root, max_steps=4)
     rows = [r for r in res.metrics if 'loss' in r]
     assert len(rows) == 4 and {'accuracy', 'margin'} <= set(rows[-1])

@@ -62,19 +62,22 @@ METHODS = {
     'grpo': 'ftkit.methods.grpo:GRPO',
     'reward_model': 'ftkit.methods.reward:RewardModel',
     'process_reward_model': 'ftkit.methods.reward:ProcessRewardModel',
+    'vision': 'ftkit.methods.vision:Vision',
 }
 
 
 def method_name(
     cfg: Config,  # The run's config
 ) -> str:
-    "The name (a key of `METHODS`) of the method `cfg` asks for: `rl:`, `reward_model`, `process_reward_model`, else SFT."
+    "The name (a key of `METHODS`) of the method `cfg` asks for: `rl:`, `reward_model`, `process_reward_model`, a VLM, else SFT."
     if cfg.rl:
         return cfg.rl
     if cfg.reward_model:
         return 'reward_model'
     if cfg.process_reward_model:
         return 'process_reward_model'
+    if getattr(cfg, 'processor_type', None) or cfg.base_model == 'ftkit:tiny-vlm':
+        return 'vision'
     return 'sft'
 
 
@@ -101,6 +104,10 @@ def preprocess(
     from ftkit.tokenizer import load_tokenizer
 
     cfg = cfg if isinstance(cfg, Config) else load_config(cfg)
+    if method_name(cfg) == 'vision':
+        from ftkit.vision import preprocess_vision
+
+        return preprocess_vision(cfg, log=log)
     if not preference_kind(cfg):
         from ftkit.data import preprocess as sft_preprocess
 

@@ -10,9 +10,23 @@ from ..config import Config
 from . import Method, TrainData, training_kwargs, trainer_class
 
 # %% auto #0
-__all__ = ['packed_datasets', 'SFT']
+__all__ = ['packed_eval', 'packed_datasets', 'SFT']
 
 # %% ../../nbs/methods/01_sft.ipynb #f44e7597
+def packed_eval(
+    cfg: Config,  # The run's config
+    eval_ds,  # The prepared evaluation rows, or None
+):
+    "The evaluation rows as the trainer sees them: packed with `sample_packing` (unless `eval_sample_packing: false`)."
+    from ftkit.packing import pack_bins, PackedDataset
+
+    if eval_ds is None or not cfg.sample_packing or cfg.eval_sample_packing is False:
+        return eval_ds
+    sequential = bool(cfg.sample_packing_sequentially or cfg.curriculum_sampling)
+    cap = max(cfg.sequence_len, cfg.eval_sequence_len or 0)  # test_datasets rows may be up to eval_sequence_len
+    return PackedDataset(eval_ds, pack_bins(list(eval_ds['length']), cap, cfg.seed, sequential))
+
+
 def packed_datasets(
     cfg: Config,  # The run's config
     dd,  # The prepared `DatasetDict` (`train`, maybe `eval`)
@@ -32,11 +46,7 @@ def packed_datasets(
             f"Packing: {len(lengths):,} samples into {len(bins):,} rows of <= {cfg.sequence_len} tokens "
             f"(efficiency {packing_efficiency(lengths, bins, cfg.sequence_len):.1%})"
         )
-    train_ds = PackedDataset(train_ds, bins)
-    if eval_ds is not None and cfg.eval_sample_packing is not False:
-        cap = max(cfg.sequence_len, cfg.eval_sequence_len or 0)  # test_datasets rows may be up to eval_sequence_len
-        eval_ds = PackedDataset(eval_ds, pack_bins(list(eval_ds['length']), cap, cfg.seed, sequential))
-    return train_ds, eval_ds
+    return PackedDataset(train_ds, bins), packed_eval(cfg, eval_ds)
 
 # %% ../../nbs/methods/01_sft.ipynb #0f053a82
 class SFT(Method):
@@ -44,32 +54,76 @@ class SFT(Method):
 
     name = 'sft'
     metrics = ('grad_norm',)
+    stream_stats = None  # the preview of the last stream prepared (for the dry run's lines)
 
     def prepare(self, cfg: Config, tok, log=print) -> TrainData:
         from ftkit.data import load_or_prepare
+        from ftkit.streaming import is_streaming
 
+        if is_streaming(cfg):
+            return self.prepare_stream(cfg, tok, log)
         dd, stats = load_or_prepare(cfg, tok, log=log)
         train_ds, eval_ds = packed_datasets(cfg, dd, log)
         return TrainData(train=train_ds, eval=eval_ds, stats=stats, prepared=dd)
 
+    def prepare_stream(self, cfg: Config, tok, log=print) -> TrainData:
+        "A streamed run: this rank's `TokenStream` (nothing tokenized up front), a preview of its first rows, `test_datasets` prepared."
+        import datasets
+        from ftkit.data import load_or_prepare
+        from ftkit.streaming import TokenStream, stream_preview, eval_config
+
+        stream = TokenStream(cfg, tok)
+        preview, stats = stream_preview(cfg, tok)
+        prepared, eval_ds = preview, None
+        if (ec := eval_config(cfg)) is not None:
+            dd, es = load_or_prepare(ec, tok, log=None)
+            stats['eval'] = dict(rows_in=es['rows_in'], rows_out=es['rows_out'], dropped=es['dropped'])
+            eval_ds = packed_eval(cfg, dd['train'])
+            prepared = datasets.DatasetDict(train=preview['train'], eval=dd['train'])
+        self.stream_stats = stats
+        if log:
+            s = stats['streaming']
+            log(
+                f"Data: streaming {s['path']} ({s['type']}), {stream.window_rows:,} rows at a time; each of {stream.world} "
+                f"process(es) reads its own share, {len(stream):,} {'packed rows' if stream.pack else 'rows'} for "
+                f"max_steps {cfg.max_steps:,}"
+            )
+        return TrainData(train=stream, eval=eval_ds, stats=stats, prepared=prepared)
+
+    def plan_lines(self, cfg: Config, p: dict) -> list:
+        "The dry run's lines for a streamed run (what is read, how, and the tokens per step); none otherwise."
+        from ftkit.streaming import is_streaming, stream_plan
+
+        return stream_plan(cfg, self.stream_stats) if is_streaming(cfg) and self.stream_stats else []
+
     def collator(self, cfg: Config, model, tok):
         "Pads micro-batches as Axolotl pads them, or packs or flattens them padding-free (with sequence boundaries for varlen)."
         from ftkit.packing import Collator, VARLEN, pad_settings, flattens
+        from ftkit.streaming import is_streaming
 
         attn = getattr(model.config, '_attn_implementation', None)
         varlen = attn in (VARLEN, 'flash_attention_2', 'flash_attention_3')
-        packing = cfg.sample_packing or flattens(cfg, varlen)
+        concatenated = is_streaming(cfg) and getattr(cfg, 'pretraining_sample_concatenation', None)
+        packing = cfg.sample_packing or concatenated or flattens(cfg, varlen)
         return Collator(tok.pad_token_id, packing=packing, varlen=varlen, **pad_settings(cfg))
 
     def trainer(self, cfg: Config, model, tok, data: TrainData):
         from transformers import Trainer, TrainingArguments
+        from ftkit.streaming import TokenStream, StreamTrainer, stream_saver
 
-        args = TrainingArguments(**training_kwargs(cfg, len(data.train), has_eval=data.eval is not None))
-        return trainer_class(cfg, Trainer)(
+        stream = isinstance(data.train, TokenStream)
+        kw = training_kwargs(cfg, len(data.train), has_eval=data.eval is not None)
+        if stream:
+            kw['ignore_data_skip'] = True  # a resumed stream continues from its saved position, not by re-reading
+        cls = trainer_class(cfg, Trainer)
+        if stream:
+            cls = type(cls.__name__, (StreamTrainer, cls), {})
+        return cls(
             model=model,
-            args=args,
+            args=TrainingArguments(**kw),
             train_dataset=data.train,
             eval_dataset=data.eval,
             data_collator=self.collator(cfg, model, tok),
             processing_class=tok,
+            callbacks=[stream_saver(data.train)] if stream else None,
         )
