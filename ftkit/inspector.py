@@ -138,6 +138,8 @@ def run_checks(cfg: Config, tok, prepared, stats: dict, raws=None, sample: int =
     for k, ds in enumerate(cfg.datasets):
         t = base_type(ds.type)
         needs = format_columns(ds)  # a legacy prompt format: its own columns decide
+        if t == 'pretrain':  # raw text: its one column decides
+            needs = {ds.text_column or 'text'}
         if raws is not None and k < len(raws) and not (needs and needs <= set(raws[k].column_names)):
             fits = detect_type(raws[k].column_names)
             if fits and fits != t and not (t == 'completion' and fits == 'completion'):
@@ -346,7 +348,13 @@ class Inspector:
         lens = list(self.ds['length']) if len(self.ds) else [0]
         return (
             f"<div style='display:flex;gap:24px;align-items:center;font:12px sans-serif'><div>"
-            f"<div><b>rows</b> {s.get('rows_in', 0):,} in, {s.get('rows_out', len(self.ds)):,} kept; dropped: {drops}</div>"
+            + (
+                f"<div><b>stream</b> {html.escape(str(s['streaming']['path']))}: its first {s['rows_in']:,} rows, "
+                "prepared as training reads them (the rest is read while training)</div>"
+                if s.get('streaming')
+                else ''
+            )
+            + f"<div><b>rows</b> {s.get('rows_in', 0):,} in, {s.get('rows_out', len(self.ds)):,} kept; dropped: {drops}</div>"
             f"<div><b>tokens</b> {s.get('tokens', 0):,}, <b>trained</b> {share:.1%}</div>"
             f"<div><b>packing</b> at sequence_len {c.sequence_len}: {self.efficiency:.1%} of the slots filled</div></div>"
             f"<div>{_hist_svg(lens, c.sequence_len)}</div></div>"
@@ -571,6 +579,17 @@ def inspect(
         dd, stats = prepare_vision(cfg, tok, processor, log=None, bad='drop')
         raws = [load_source(ds) for ds in cfg.datasets]
         return Inspector(cfg, tok, dd[split], stats, raws, sample=sample, processor=processor)
+    from ftkit.streaming import is_streaming
+
+    if is_streaming(cfg):  # read while training: its first rows, prepared as the stream prepares them
+        import datasets
+        from itertools import islice
+        from ftkit.streaming import open_stream, stream_entry, stream_preview
+
+        dd, stats = stream_preview(cfg, tok, rows=min(sample, 2000))
+        raw = datasets.Dataset.from_list(list(islice(iter(open_stream(stream_entry(cfg), 0, 1)), stats['rows_in'])))
+        shown = cfg.model_copy(update=dict(datasets=[stream_entry(cfg)]))  # the entry its rows come from
+        return Inspector(shown, tok, dd['train'], stats, [raw], sample=sample)
     dd, stats = load_or_prepare(cfg, tok, log=None)
     raws = [load_source(ds) for ds in cfg.datasets]
     cmp = None

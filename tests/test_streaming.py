@@ -1,12 +1,8 @@
 """Streams and preparation at scale: a continued-pretraining config trains the tiny model from a local
 `pretraining_dataset` with a falling loss; an interrupted and resumed run trains on exactly the rows an
 uninterrupted one does; two DDP processes read disjoint shares; a data file is hashed once; a process of
-"node 1" waits for the cache that rank 0 of node 0 builds.
-
-Until the config accepts Axolotl's stream keys (`pretraining_dataset`, `streaming`, ...), `stream_config`
-builds a plain config and adds them with `model_copy` (a stand-in the lead's config change makes unneeded:
-it then validates the keys directly), and the resume test lifts `check_resume`, whose comparison of the
-checkpoint's saved config cannot see keys the config does not know yet."""
+"node 1" waits for the cache that rank 0 of node 0 builds; Axolotl's stream configs validate; a stream's config
+problems are one line each."""
 
 import json, os, re, signal, subprocess, sys, textwrap
 from pathlib import Path
@@ -15,27 +11,13 @@ import pytest, yaml
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
 ROOT = Path(__file__).resolve().parents[1]
-STREAM_KEYS = ('pretraining_dataset', 'streaming', 'streaming_multipack_buffer_size', 'pretraining_sample_concatenation')
-
-
-def config_knows_streams() -> bool:
-    from ftkit.config import Config
-
-    return 'pretraining_dataset' in Config.model_fields
 
 
 def stream_config(d: dict):
-    "A `Config` from the dict `d`, Axolotl's stream keys included (added with `model_copy` while the config refuses them)."
+    "A validated `Config` from the dict `d`."
     from ftkit.config import load_config
 
-    if config_knows_streams():
-        return load_config(d, warn=False)
-    plain = {k: v for k, v in d.items() if k not in STREAM_KEYS}
-    plain.setdefault('datasets', [dict(path='ftkit:samples/text', type='completion')])  # a stand-in, dropped below
-    extra = {k: d[k] for k in STREAM_KEYS if k in d}
-    if 'pretraining_dataset' in d and 'datasets' not in d:
-        extra['datasets'] = []
-    return load_config(plain, warn=False).model_copy(update=extra)
+    return load_config(d, warn=False)
 
 
 def write_corpus(path, n=80, seed=11):
@@ -111,8 +93,6 @@ def test_pretraining_stream_trains_and_resumes_where_it_was(corpus_dir, monkeypa
     import ftkit.training
 
     tmp = corpus_dir
-    if not config_knows_streams():  # its comparison of saved configs cannot see keys the config does not know yet
-        monkeypatch.setattr(ftkit.training, 'check_resume', lambda cfg, resume: None)
     whole = ftkit.train(stream_config(base(tmp, 'whole')), log=None)
     assert whole.losses[-1] < whole.losses[0] - 0.3, whole.losses  # continued pre-training learns the corpus
     monkeypatch.setenv('STOP_AT', '4')
@@ -269,7 +249,6 @@ AXOLOTL = Path(os.environ.get('FTKIT_AXOLOTL_EXAMPLES', ROOT.parent / 'shared' /
 STREAM_EXAMPLES = ['streaming_pretrain.yaml', 'streaming_sft.yaml', 'qwen2_adamw-pretrain-fsdp2.yaml']
 
 
-@pytest.mark.xfail(not config_knows_streams(), reason="needs the config's stream keys (the lead's change)", strict=True)
 @pytest.mark.parametrize('name', STREAM_EXAMPLES + ['pretrain_stream.yml'])
 def test_axolotl_stream_configs_validate(name):
     from ftkit.config import load_config
@@ -292,3 +271,33 @@ def test_check_data_reads_pretraining_entries(tmp_path):
     bad = at(dict(path='ftkit:samples/chat', text_column='text'))
     assert len(bad) == 5 and 'row 0: no text in `text` (set `text_column`)' in bad[0]
     assert at(dict(path='ftkit:samples/text', type='pretrain', text_column='text')) == []
+
+
+def test_stream_config_problems_are_one_line_each():
+    "What a stream cannot do is refused by the config check, with the key's line."
+    from ftkit.config import load_config
+    from ftkit.errors import ConfigError
+
+    text = textwrap.dedent(
+        """\
+        base_model: ftkit:tiny-llama
+        learning_rate: 1e-3
+        pretraining_dataset:
+          - path: a.jsonl
+          - path: b.jsonl
+        val_set_size: 0.1
+        pretrain_multipack_attn: false
+        """
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(text)
+    msg = str(e.value)
+    assert 'line 3: `pretraining_dataset`: a stream reads one entry and 2 are given' in msg, msg
+    assert 'line 3: `pretraining_dataset` needs `max_steps`' in msg and 'line 6: `val_set_size` cannot split a stream' in msg
+    assert 'line 7: `pretrain_multipack_attn: false`' in msg
+    ok = load_config(dict(base_model='x', learning_rate=1e-3, max_steps=5, pretraining_dataset='c.jsonl',
+                          pretrain_multipack_buffer_size=64), warn=False)
+    assert ok.pretraining_dataset[0].type == 'pretrain' and ok.streaming_multipack_buffer_size == 64 and ok.datasets == []
+    with pytest.raises(ConfigError, match='streams SFT and pre-training data only'):
+        load_config(dict(base_model='x', learning_rate=1e-3, max_steps=5, rl='dpo', streaming=True,
+                         datasets=[dict(path='p.jsonl', type='chatml.intel')]), warn=False)
