@@ -15,12 +15,13 @@ from .templates import resolve_chat_template, with_default_system_message
 from .prompt_formats import IGNORE, prompt_format, format_columns, format_names, InstructionFormat, alpaca
 
 # %% auto #0
-__all__ = ['SAMPLE_PREFIX', 'DATA_SUFFIXES', 'DEFAULT_ROLES', 'HASHES', 'READY', 'FAILED', 'resolve_data_path', 'expects_local',
-           'load_source', 'detect_type', 'check_shape', 'template_message_vars', 'ChatSpec', 'chat_template_of',
-           'split_thinking', 'content_parts', 'chat_messages', 'turn_span', 'chat_text', 'chat_labels', 'tokenize_chat',
-           'tokenize_alpaca', 'tokenize_completion', 'tokenize_input_output', 'base_type', 'BatchTokenizer',
-           'row_tokenizer', 'Drop', 'preprocess_pieces', 'prepare_dataset', 'file_hash', 'file_hashes', 'fingerprint',
-           'builds_cache', 'wait_for_cache', 'load_or_prepare', 'quiet_libraries', 'preprocess', 'check_data']
+__all__ = ['SAMPLE_PREFIX', 'DATA_SUFFIXES', 'DEFAULT_ROLES', 'HASHES', 'READY', 'FAILED', 'SIZES', 'resolve_data_path',
+           'expects_local', 'load_source', 'check_file', 'detect_type', 'check_shape', 'template_message_vars',
+           'ChatSpec', 'chat_template_of', 'split_thinking', 'content_parts', 'chat_messages', 'turn_span', 'chat_text',
+           'chat_labels', 'tokenize_chat', 'tokenize_alpaca', 'tokenize_completion', 'tokenize_input_output',
+           'base_type', 'BatchTokenizer', 'row_tokenizer', 'Drop', 'preprocess_pieces', 'prepare_dataset', 'file_hash',
+           'file_hashes', 'fingerprint', 'builds_cache', 'wait_for_cache', 'load_or_prepare', 'quiet_libraries',
+           'preprocess', 'check_data']
 
 # %% ../nbs/06_data.ipynb #891979a4
 SAMPLE_PREFIX = 'ftkit:samples/'
@@ -111,6 +112,7 @@ def load_source(
                     hint="set `ds_type` (json, parquet, csv, arrow, text)",
                     where=path,
                 )
+            check_file(p, builder, limit=64 << 20 if streaming else None)  # a stream starts at once: its head only
             return datasets.load_dataset(builder, data_files=[str(p)], split=split, streaming=streaming)
         if p.is_dir():  # a folder, laid out like a Hub dataset repository (a local copy of one works the same)
             if ds.ds_type:
@@ -152,6 +154,58 @@ def load_source(
         raise
     finally:
         lg.setLevel(lvl)
+
+
+def check_file(
+    p: Path,  # A local data file
+    kind: str,  # Its format: json, csv, text, parquet, arrow
+    limit: int = None,  # Bytes to check (None: all of it)
+):
+    "Refuse, naming the file (and line), a data file that is empty, only blank lines, not UTF-8 text, or not Parquet."
+    if kind == 'parquet':
+        with open(p, 'rb') as f:
+            if f.read(4) != b'PAR1':
+                raise DataError(
+                    "not a Parquet file (it does not start with PAR1)",
+                    where=str(p),
+                    hint="give the file the extension of its format (.jsonl, .csv, ...), or set `ds_type`",
+                )
+        return
+    if kind not in ('json', 'csv', 'text'):
+        return
+    import codecs
+
+    blank, seen, dec = True, 0, codecs.getincrementaldecoder('utf-8')()
+    with open(p, 'rb') as f:  # in 1 MiB blocks at C speed; the line of a bad byte is looked up only when there is one
+        while block := f.read(1 << 20):
+            try:
+                dec.decode(block)
+            except UnicodeDecodeError:
+                _not_utf8(p)
+            blank, seen = blank and not block.strip(), seen + len(block)
+            if limit and seen > limit:
+                break
+    if blank:
+        empty = p.stat().st_size == 0
+        raise DataError(
+            "the file is empty" if empty else "the file has only blank lines",
+            where=str(p),
+            hint="point `path` at a file with rows",
+        )
+
+
+def _not_utf8(p: Path):
+    "Raise the `DataError` that names the line and column of the first byte of `p` that is not UTF-8."
+    with open(p, 'rb') as f:
+        for i, line in enumerate(f, 1):
+            try:
+                line.decode('utf-8')
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"line {i}, column {e.start + 1}: byte 0x{line[e.start]:02x} is not UTF-8 text",
+                    where=str(p),
+                    hint="save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.jsonl > out.jsonl`)",
+                ) from None
 
 
 def _json_error(files, e):
@@ -1050,6 +1104,11 @@ def prepare_dataset(cfg: Config, tok, log=print):
         stats['eval'] = dict(rows_in=es['rows_in'], rows_out=len(out['eval']), dropped=es['dropped'])
     elif cfg.val_set_size:
         n = int(cfg.val_set_size) if cfg.val_set_size >= 1 else max(1, int(round(cfg.val_set_size * len(full))))
+        if n >= len(full):
+            raise DataError(
+                f"val_set_size: {cfg.val_set_size} holds out {n} rows, but the prepared data has {len(full)}: none would be left to train on",
+                hint="use a fraction such as 0.05, or a number of rows below the row count",
+            )
         sp = full.train_test_split(test_size=n, seed=cfg.seed, shuffle=False)  # as Axolotl: the rows are mixed already
         out = datasets.DatasetDict(train=sp['train'], eval=sp['test'])
     lengths, n_trained = (_column(full, k).to_numpy() for k in ('length', 'n_trained'))
@@ -1274,6 +1333,18 @@ def load_or_prepare(
         wait_for_cache(d, timeout, log)
         return _load_cached(d, log)
     d = Path(cfg.dataset_prepared_path) / fingerprint(cfg, tok)
+    if _marker(d, READY).exists() and (d / 'stats.json').exists() and not os.access(d.parent, os.W_OK):
+        return _load_cached(d, log)  # a complete cache on a read-only mount: nothing to lock or write
+    try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(d.parent, os.W_OK):
+            ro = os.statvfs(d.parent).f_flag & os.ST_RDONLY
+            raise OSError(30 if ro else 13, 'Read-only file system' if ro else 'Permission denied')
+    except OSError as e:
+        raise DataError(
+            f"dataset_prepared_path: {d.parent} is not writable ({e.strerror}), and the prepared data is not there yet",
+            hint="point dataset_prepared_path at a writable folder, or prepare the data there first (`ftkit preprocess`)",
+        ) from None
     with locked(d.with_suffix('.lock')):
         return _load_or_prepare(cfg, tok, d, log)
 
@@ -1283,6 +1354,22 @@ def _save(dd, path, cfg):
     n = cfg.num_dataset_shards_to_save
     shards = {k: max(1, min(n, len(v))) for k, v in dd.items()} if n else None
     dd.save_to_disk(str(path), num_shards=shards)
+
+
+SIZES = 'file-sizes.json'  # the size of each file of a prepared cache, recorded when it is written
+
+
+def _damaged(d) -> str:
+    "What is wrong with the files of the prepared cache `d` (a file cut short or gone), or '' when they are as written."
+    f = Path(d) / SIZES
+    if not f.exists():
+        return ''  # written before sizes were recorded
+    for rel, size in json.loads(f.read_text()).items():
+        p = Path(d) / rel
+        have = p.stat().st_size if p.exists() else None
+        if have != size:
+            return f"{rel} is missing" if have is None else f"{rel} has {have:,} bytes, {size:,} when written"
+    return ''
 
 
 def _load_cached(d, log):
@@ -1299,6 +1386,12 @@ def _load_or_prepare(cfg, tok, d, log):
     "Under the lock: the cached dataset (marked ready), or prepare it, save it whole, then mark it ready (or failed)."
     import datasets
 
+    if (d / 'stats.json').exists() and (bad := _damaged(d)):
+        if log:
+            log(f"The prepared-data cache {d} is damaged ({bad}); preparing it again")
+        import shutil
+
+        shutil.rmtree(d)
     if (d / 'stats.json').exists():
         if not _marker(d, READY).exists():  # built before markers existed, or copied in
             _write_marker(d, READY)
@@ -1309,6 +1402,8 @@ def _load_or_prepare(cfg, tok, d, log):
         dd, stats = prepare_dataset(cfg, tok, log=log)
         with atomic_dir(d) as tmp:
             _save(dd, tmp / 'data', cfg)
+            sizes = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted((tmp / 'data').rglob('*')) if f.is_file()}
+            (tmp / SIZES).write_text(json.dumps(sizes, indent=1))  # checked before each reuse
             (tmp / 'stats.json').write_text(json.dumps(stats, indent=1))
     except BaseException as e:
         _write_marker(d, FAILED, error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500])
@@ -1436,6 +1531,7 @@ def check_data(
             if not p.is_file():
                 continue
             try:
+                check_file(p, ds.ds_type or _EXT.get(p.suffix.lower()), limit=64 << 20)
                 rows = _first_rows(p, ds, n_rows)
                 if rows:
                     cols = {k for r in rows for k in r} | (_needs(ds) & _OPTIONAL)  # later rows may have them

@@ -161,6 +161,9 @@ def launch(
     n = num_processes or max(1, visible_gpus())
     if mode == 'auto':
         mode = 'inline' if n <= 1 and strategy(cfg) != 'deepspeed' else 'accelerate'
+    from ftkit.training import check_packages
+
+    check_packages(cfg)  # before any process starts: a missing package is one line, not each rank's traceback
     if mode == 'inline':
         from ftkit.training import train
 

@@ -19,14 +19,24 @@ def _adapter(src: Path):
     "The adapter's config and tensors: LoRA pairs by base weight name, DoRA magnitudes, and whole modules."
     from safetensors.torch import load_file
 
-    cfg = json.loads((src / 'adapter_config.json').read_text())
+    again = "train again, or point --lora-model-dir at a checkpoint's adapter (output_dir/checkpoint-N)"
+    try:
+        cfg = json.loads((src / 'adapter_config.json').read_text())
+    except json.JSONDecodeError as e:
+        raise FtkitError(f"adapter_config.json is not valid JSON ({e.msg}, line {e.lineno})", where=str(src), hint=again) from None
+    ranks = [cfg.get('r', 8), *(cfg.get('rank_pattern') or {}).values()]
+    if bad := [r for r in ranks if not (isinstance(r, int) and r > 0)]:
+        raise FtkitError(f"adapter_config.json has the LoRA rank {bad[0]!r}; a rank is a positive integer", where=str(src), hint=again)
     f = src / 'adapter_model.safetensors'
     if not f.exists():
         raise FtkitError(
             f"no adapter_model.safetensors in {src}",
             hint="train again, or point --lora-model-dir at the adapter folder",
         )
-    sd = load_file(str(f))
+    try:
+        sd = load_file(str(f))
+    except Exception as e:  # safetensors' SafetensorError: cut short or damaged
+        raise FtkitError(f"adapter_model.safetensors is damaged or incomplete ({e})", where=str(src), hint=again) from None
     pairs, mags, whole = {}, {}, {}
     for k, v in sd.items():
         k2 = k.removeprefix('base_model.model.')
@@ -138,6 +148,12 @@ def merge_lora(
     if 'vision_config' in mcfg:  # a vision-language model: its checkpoint may name weights otherwise than the model does
         pairs, mags, whole = _checkpoint_names(base, pairs, mags, whole)
     tok = AutoTokenizer.from_pretrained(src) if (src / 'tokenizer_config.json').exists() else None
+    if tok is None:  # a merged model must be usable on its own: the tokenizer the run's config builds
+        from ftkit.tokenizer import load_tokenizer
+
+        tok = load_tokenizer(cfg)
+        if log:
+            log(f"No tokenizer in {src}: the merged folder gets the one the config builds (as training did)")
     rows = mcfg.get('vocab_size')
     emb_new = next((v for k, v in whole.items() if k.endswith('embed_tokens.weight') or k.endswith('wte.weight')), None)
     if tok is not None and rows and len(tok) > rows and emb_new is None:

@@ -208,6 +208,19 @@ def load_model(cfg: Config, tok=None, adapter: bool = True):
             f"cannot load the model `{cfg.base_model}`: {str(e).splitlines()[0]}",
             hint="check the name, your network or HF_TOKEN, or give a local folder",
         ) from None
+    except Exception as e:  # a broken model folder: say which, and what to do, in one line
+        msg = (str(e).splitlines() or [type(e).__name__])[0]
+        if type(e).__name__ == 'SafetensorError':
+            hint = "a weights file is damaged or incomplete: download or copy the model again"
+        elif 'trust_remote_code' in msg or 'custom code' in msg:
+            msg, hint = "its folder has its own model code", "read that code, then set `trust_remote_code: true`"
+        elif 'model type' in msg:
+            msg = msg.split('. ')[0]
+            hint = "check `model_type` in its config.json, or upgrade transformers (pip install -U transformers)"
+        else:
+            raise
+        at = f"`{cfg.base_model}`" + (f" ({name})" if str(name) != str(cfg.base_model) else '')
+        raise ModelError(f"cannot load the model {at}: {msg}", hint=hint) from None
     if tok is not None:
         fit_embeddings(model, tok, cfg)
     if cfg.fix_untrained_tokens:
@@ -408,6 +421,14 @@ def lora_config(cfg: Config, model=None):
     from peft import LoraConfig
 
     mods = cfg.lora_target_modules
+    if model is not None and isinstance(mods, (list, tuple)):  # peft's rule: a name, or the end of one after a dot
+        have = [n for n, _ in model.named_modules()]
+        unknown = [m for m in mods if not any(n == m or n.endswith('.' + m) for n in have)]
+        if unknown:
+            raise ModelError(
+                f"lora_target_modules: {', '.join(f'`{m}`' for m in unknown)} names no module of {cfg.base_model}",
+                hint=f"its linear layers are {', '.join(linear_names(model))}",
+            )
     if cfg.lora_target_linear:
         if model is None:
             targets = 'all-linear'

@@ -162,3 +162,71 @@ def test_saved_weights_are_readable_like_the_rest(tmp_path):
     os.umask(mask)
     for f in (tmp_path / 'run').rglob('*.safetensors'):
         assert f.stat().st_mode & 0o777 == 0o666 & ~mask, f
+
+
+def test_ctrl_c_exits_130_after_saving(tmp_path):
+    "`ftkit train cfg && ftkit merge-lora cfg` must not go on after an interrupted run (SIGTERM's 143: test_training)."
+    p = ftkit('train', write_cfg(tmp_path, max_steps=10_000, save_steps=10_000))
+    t = time.time()
+    metrics = tmp_path / 'run' / 'metrics.jsonl'
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2) and time.time() - t < 120:
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    rc, out, err = finished(p)
+    assert rc == 130 and 'Stopped by SIGINT at step' in out and 'Traceback' not in err, (rc, out, err)
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path):
+    rc, out, err = finished(ftkit('train', write_cfg(tmp_path, adapter='lora', lora_target_modules=['qproj'])))
+    assert rc == 1 and 'lora_target_modules: `qproj` names no module' in err and 'Traceback' not in err, err
+    assert not (tmp_path / 'run' / 'config.yaml').exists()
+
+
+def test_a_killed_build_leaves_no_partial_folder(tmp_path):
+    from ftkit.files import atomic_dir
+
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    (tmp_path / f'cache.tmp{dead.pid}' / 'data').mkdir(parents=True)  # as a build killed by SIGKILL leaves it
+    with atomic_dir(tmp_path / 'cache') as tmp:
+        (tmp / 'stats.json').write_text('{}')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cache']
+
+
+def test_a_truncated_prepared_cache_is_rebuilt(tmp_path):
+    cfg = write_cfg(tmp_path)
+    assert finished(ftkit('preprocess', cfg))[0] == 0
+    arrow = next((tmp_path / 'prep').rglob('*.arrow'))
+    arrow.write_bytes(arrow.read_bytes()[:1000])
+    rc, out, err = finished(ftkit('preprocess', cfg))
+    assert rc == 0 and 'is damaged (data/train/' in out and 'has 1,000 bytes' in out and 'preparing it again' in out, (out, err)
+    rc, out, err = finished(ftkit('preprocess', cfg))
+    assert rc == 0 and 'prepared rows from the cache' in out, (out, err)
+
+
+def test_a_read_only_dataset_prepared_path(tmp_path):
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', str(ro)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    try:
+        rc, out, err = finished(ftkit('preprocess', write_cfg(tmp_path, dataset_prepared_path=str(ro / 'prep'))))
+        assert rc == 1 and f'dataset_prepared_path: {ro}/prep is not writable (Read-only file system)' in err, err
+        assert 'Traceback' not in err
+    finally:
+        subprocess.run(['umount', '-l', str(ro)])
+
+
+def test_a_complete_cache_on_a_read_only_mount_is_used(tmp_path):
+    cfg = write_cfg(tmp_path)
+    assert finished(ftkit('preprocess', cfg))[0] == 0
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    r = subprocess.run(['mount', '--bind', str(tmp_path / 'prep'), str(ro)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    try:
+        assert subprocess.run(['mount', '-o', 'remount,bind,ro', str(ro)]).returncode == 0
+        rc, out, err = finished(ftkit('preprocess', write_cfg(tmp_path, dataset_prepared_path=str(ro))))
+        assert rc == 0 and f'prepared rows from the cache {ro}/' in out and 'Traceback' not in err, (out, err)
+    finally:
+        subprocess.run(['umount', '-l', str(ro)])
