@@ -19,9 +19,9 @@ __all__ = ['SAMPLE_PREFIX', 'DATA_SUFFIXES', 'DEFAULT_ROLES', 'HASHES', 'READY',
            'expects_local', 'load_source', 'check_file', 'detect_type', 'check_shape', 'template_message_vars',
            'ChatSpec', 'chat_template_of', 'split_thinking', 'content_parts', 'chat_messages', 'turn_span', 'chat_text',
            'chat_labels', 'tokenize_chat', 'tokenize_alpaca', 'tokenize_completion', 'tokenize_input_output',
-           'base_type', 'BatchTokenizer', 'row_tokenizer', 'Drop', 'preprocess_pieces', 'prepare_dataset', 'file_hash',
-           'file_hashes', 'fingerprint', 'builds_cache', 'wait_for_cache', 'load_or_prepare', 'quiet_libraries',
-           'preprocess', 'check_data']
+           'base_type', 'BatchTokenizer', 'row_tokenizer', 'Drop', 'preprocess_pieces', 'held_out', 'prepare_dataset',
+           'file_hash', 'file_hashes', 'fingerprint', 'builds_cache', 'wait_for_cache', 'load_or_prepare',
+           'quiet_libraries', 'preprocess', 'check_data']
 
 # %% ../nbs/06_data.ipynb #891979a4
 SAMPLE_PREFIX = 'ftkit:samples/'
@@ -1082,6 +1082,21 @@ def preprocess_pieces(
     return out
 
 
+def held_out(
+    cfg: Config,  # The run's config
+    rows: int,  # Rows prepared
+) -> int:
+    "How many of `rows` `val_set_size` holds out for evaluation; refused when none would be left to train on."
+    v = cfg.val_set_size
+    n = int(v) if v >= 1 else max(1, int(round(v * rows)))
+    if n >= rows:
+        raise DataError(
+            f"val_set_size: {v} holds out {n} rows, but the prepared data has {rows}: none would be left to train on",
+            hint="use a fraction such as 0.05, or a number of rows below the row count",
+        )
+    return n
+
+
 def prepare_dataset(cfg: Config, tok, log=print):
     "Tokenize and label every dataset of `cfg`; return `(DatasetDict, stats)`."
     import datasets, numpy as np
@@ -1103,12 +1118,7 @@ def prepare_dataset(cfg: Config, tok, log=print):
         out['eval'] = _shard(_merge(parts, cfg, es, False), cfg)
         stats['eval'] = dict(rows_in=es['rows_in'], rows_out=len(out['eval']), dropped=es['dropped'])
     elif cfg.val_set_size:
-        n = int(cfg.val_set_size) if cfg.val_set_size >= 1 else max(1, int(round(cfg.val_set_size * len(full))))
-        if n >= len(full):
-            raise DataError(
-                f"val_set_size: {cfg.val_set_size} holds out {n} rows, but the prepared data has {len(full)}: none would be left to train on",
-                hint="use a fraction such as 0.05, or a number of rows below the row count",
-            )
+        n = held_out(cfg, len(full))
         sp = full.train_test_split(test_size=n, seed=cfg.seed, shuffle=False)  # as Axolotl: the rows are mixed already
         out = datasets.DatasetDict(train=sp['train'], eval=sp['test'])
     lengths, n_trained = (_column(full, k).to_numpy() for k in ('length', 'n_trained'))

@@ -700,7 +700,9 @@ def prepare_preference(
             out['eval'] = ev
         stats['eval'] = dict(rows_in=es['rows_in'], rows_out=len(ev) if ev is not None else 0, dropped=es['dropped'])
     elif cfg.val_set_size:
-        n = int(cfg.val_set_size) if cfg.val_set_size >= 1 else max(1, int(round(cfg.val_set_size * len(full))))
+        from ftkit.data import held_out
+
+        n = held_out(cfg, len(full))
         sp = full.train_test_split(test_size=n, seed=cfg.seed, shuffle=True)
         out = datasets.DatasetDict(train=sp['train'], eval=sp['test'])
     stats['rows_out'] = len(full)

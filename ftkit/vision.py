@@ -840,7 +840,9 @@ def prepare_vision(
         )
         stats['eval'] = dict(rows_in=es['rows_in'], rows_out=len(out['eval']), dropped=es['dropped'])
     elif cfg.val_set_size:
-        n = int(cfg.val_set_size) if cfg.val_set_size >= 1 else max(1, int(round(cfg.val_set_size * len(full))))
+        from ftkit.data import held_out
+
+        n = held_out(cfg, len(full))
         sp = full.train_test_split(test_size=n, seed=cfg.seed, shuffle=False)
         out = datasets.DatasetDict(train=sp['train'], eval=sp['test'])
     lengths, trained, image = (np.asarray(full[k] or [0]) for k in ('length', 'n_trained', 'n_image'))

@@ -207,6 +207,17 @@ def test_val_set_size_at_or_above_the_row_count(tmp_path):
         prepare_dataset(data_cfg('ftkit:samples/quiz', 'val_set_size: 1000\n'), tokenizer(), log=None)
 
 
+def test_val_set_size_on_preference_data(tmp_path):
+    "The same line for preference pairs, before any model loads."
+    from ftkit.preference_data import prepare_preference, sample_pairs, write_pairs
+    from ftkit.errors import DataError
+
+    f = write_pairs(tmp_path / 'pairs.jsonl', sample_pairs(12, layout='intel'))
+    cfg = load_config(TINY + f"rl: dpo\ndatasets:\n  - path: {f}\n    type: chatml.intel\nval_set_size: 12\n", warn=False)
+    with pytest.raises(DataError, match=r"val_set_size: 12.0 holds out 12 rows, but the prepared data has 12"):
+        prepare_preference(cfg, tokenizer(), log=None)
+
+
 # ---- a model, an adapter or a package that is not what the config says
 
 
