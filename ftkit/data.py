@@ -19,9 +19,9 @@ __all__ = ['SAMPLE_PREFIX', 'DATA_SUFFIXES', 'DEFAULT_ROLES', 'HASHES', 'READY',
            'expects_local', 'load_source', 'check_file', 'detect_type', 'check_shape', 'template_message_vars',
            'ChatSpec', 'chat_template_of', 'split_thinking', 'content_parts', 'chat_messages', 'turn_span', 'chat_text',
            'chat_labels', 'tokenize_chat', 'tokenize_alpaca', 'tokenize_completion', 'tokenize_input_output',
-           'base_type', 'BatchTokenizer', 'row_tokenizer', 'Drop', 'preprocess_pieces', 'held_out', 'prepare_dataset',
-           'file_hash', 'file_hashes', 'fingerprint', 'builds_cache', 'wait_for_cache', 'load_or_prepare',
-           'quiet_libraries', 'preprocess', 'check_data']
+           'base_type', 'BatchTokenizer', 'row_tokenizer', 'shed_mapped_pages', 'shedding', 'Drop', 'preprocess_pieces',
+           'held_out', 'prepare_dataset', 'file_hash', 'file_hashes', 'fingerprint', 'builds_cache', 'wait_for_cache',
+           'load_or_prepare', 'quiet_libraries', 'preprocess', 'check_data']
 
 # %% ../nbs/06_data.ipynb #891979a4
 SAMPLE_PREFIX = 'ftkit:samples/'
@@ -904,6 +904,72 @@ def row_tokenizer(ds: DatasetConfig, cfg: Config, tok):
     f = BatchTokenizer(ds, cfg, tok)
     return lambda row, where=None: f([row], [where])[0]
 
+# %% ../nbs/06_data.ipynb #e07f9919
+import contextlib
+
+_MADV_DONTNEED = 4
+_MAIN_PID = os.getpid()  # a forked tokenizing worker inherits it: its own pid differs
+
+
+def shed_mapped_pages(
+    suffix: str = '.arrow',  # Which mapped files
+) -> int:
+    """Drop from this process's resident memory the pages of its read-only mappings of `suffix` files (Linux; a
+    page touched again is read back from the page cache). Returns the bytes advised; 0 elsewhere."""
+    import ctypes, sys
+
+    if not sys.platform.startswith('linux'):
+        return 0
+    try:
+        maps = Path('/proc/self/maps').read_text().splitlines()
+    except OSError:
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    total = 0
+    for line in maps:
+        parts = line.split(None, 5)
+        if len(parts) < 6 or not parts[5].endswith(suffix) or 'w' in parts[1]:
+            continue
+        a, b = (int(x, 16) for x in parts[0].split('-'))
+        if libc.madvise(a, b - a, _MADV_DONTNEED) == 0:
+            total += b - a
+    return total
+
+
+@contextlib.contextmanager
+def shedding(
+    every: float = 0.5,  # Seconds between two rounds
+):
+    "While inside, a background thread sheds the pages of mapped `.arrow` files every `every` seconds."
+    import threading
+
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(every):
+            shed_mapped_pages()
+
+    t = threading.Thread(target=loop, daemon=True, name='ftkit-shed')
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+        shed_mapped_pages()
+
+
+_SHED_IN = []  # the worker process that runs a shedding thread
+
+
+def _shed_in_worker():
+    "In a forked tokenizing worker, shed for as long as it lives (started once per worker)."
+    pid = os.getpid()
+    if pid != _MAIN_PID and pid not in _SHED_IN:
+        _SHED_IN[:] = [pid]
+        shedding().__enter__()
+
 # %% ../nbs/06_data.ipynb #e41c4eae
 class Drop:
     "Why a prepared row was dropped: the keys of `stats['dropped']`."
@@ -929,6 +995,7 @@ def _drop_reason(ids, n_trained, cfg, seq_len=None) -> str:
 
 
 def _tokenize_batch(batch, idx, *, fn, ds, cfg, source=0, seq_len=None):
+    _shed_in_worker()
     L = seq_len or cfg.sequence_len
     out = dict(input_ids=[], labels=[], length=[], n_trained=[], drop=[], digest=[], source=[], row=[])
     keys = list(batch)
@@ -1355,7 +1422,7 @@ def load_or_prepare(
             f"dataset_prepared_path: {d.parent} is not writable ({e.strerror}), and the prepared data is not there yet",
             hint="point dataset_prepared_path at a writable folder, or prepare the data there first (`ftkit preprocess`)",
         ) from None
-    with locked(d.with_suffix('.lock')):
+    with locked(d.with_suffix('.lock')), shedding():
         return _load_or_prepare(cfg, tok, d, log)
 
 

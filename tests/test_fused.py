@@ -265,8 +265,8 @@ def four_bit(model, compute):
 def test_four_bit_base(bases, compute):
     """A QLoRA-style base (bitsandbytes NF4, peft's `Linear4bit` adapters, float32 hidden states): the fused path
     dequantizes as bitsandbytes does. float32 compute: equal to peft's to rounding; bf16 autocast: within bf16 noise.
-    Needs bitsandbytes (with its CPU library): skipped where it is not installed."""
-    pytest.importorskip('bitsandbytes')
+    Needs bitsandbytes (with its CPU library; in the `dev` extra)."""
+    import bitsandbytes  # noqa: F401
     from peft import LoraConfig, get_peft_model
 
     dt = getattr(torch, compute)

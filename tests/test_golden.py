@@ -7,8 +7,9 @@ and labels for every row. Where Axolotl fails on a row, ftkit either drops it (a
 or stops with a one-line `DataError` that names the row (a chat template that refuses the conversation).
 The preference fixtures (`rl_*`) are checked by tests/test_preference.py."""
 
-import json
+import json, re
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 import pytest
 from ftkit.config import load_config
@@ -33,11 +34,25 @@ def _cfg(fx):
     )
 
 
+def _fixture_date(fx, tok):
+    "The day the fixture was made, when its template printed it (`strftime_now`: Llama 3.x, Mistral), else None."
+    for r in fx['rows']:
+        text = tok.decode(r.get('input_ids') or [])
+        for pat, fmt in ((r'Today Date: (\d{2} \w{3} \d{4})', '%d %b %Y'), (r'current date is (\d{4}-\d{2}-\d{2})', '%Y-%m-%d')):
+            if m := re.search(pat, text):
+                return datetime.strptime(m.group(1), fmt)
+    return None
+
+
 @pytest.mark.parametrize('case', CASES, ids=[c.stem for c in CASES])
-def test_matches_axolotl(case):
+def test_matches_axolotl(case, monkeypatch):
     fx = json.loads(case.read_text())
     cfg = _cfg(fx)
     tok = load_tokenizer(cfg)
+    if day := _fixture_date(fx, tok):  # templates that print today's date render the fixture's day
+        import transformers.utils.chat_template_utils as ctu
+
+        monkeypatch.setattr(ctu, 'datetime', type('FixtureDay', (), {'now': staticmethod(lambda tz=None: day)}))
     if fx['error'] and not any('input_ids' in r for r in fx['rows']):
         with pytest.raises(DataError):
             row_tokenizer(cfg.datasets[0], cfg, tok)

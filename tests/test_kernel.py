@@ -69,8 +69,8 @@ def test_finetune_cell_trains_and_binds_the_result(kernel):
     out, err, disp, exc = run(kc, CELL.format(name='r', line='max_steps=10', out='runs/a'))
     assert exc is None, (exc, err)
     assert (
-        'trainable params' in out and 'Data:' in out and 'step    1/10' not in out
-    )  # summaries shown; steps left to the view
+        'Training ftkit:tiny-llama: ' in out and ' parameters (' in out and 'Data:' in out and 'step    1/10' not in out
+    )  # the start summary shown (trainable parameters once); steps left to the view
     out, err, _, exc = run(
         kc, "print(type(r).__name__, len(r.losses), r.cfg.learning_rate, r.cfg.max_steps, r.losses[-1] < r.losses[0])"
     )
