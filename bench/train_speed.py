@@ -194,8 +194,9 @@ def ftkit_config(c: dict):
                 for k in ('liger_rope', 'liger_rms_norm', 'liger_glu_activation', 'liger_fused_linear_cross_entropy')
             }
         )
-    if c.get('fused') is not None:
-        d.update({k: c['fused'] for k in ('lora_qkv_kernel', 'lora_o_kernel', 'lora_mlp_kernel')})
+    fused = c.get('fused', None if c.get('qlora') else True)  # ftkit's runs fuse unless named otherwise (QLoRA: opt-in)
+    if fused is not None:
+        d.update({k: fused for k in ('lora_qkv_kernel', 'lora_o_kernel', 'lora_mlp_kernel')})
     cfg = load_config(d, warn=False)
     if c.get('gc') == 'offload':  # the value the config keeps once it accepts it (today it reads it as `true`)
         cfg = cfg.model_copy(update=dict(gradient_checkpointing='offload'))

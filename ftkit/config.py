@@ -655,7 +655,7 @@ class Config(_Base):
     loraplus_lr_ratio: Optional[float] = Field(None, description="LoRA+: learning rate of B = ratio x that of A (try 16)")
     loraplus_lr_embedding: Optional[float] = Field(1e-6, description="LoRA+: learning rate of adapted embeddings")
     merge_lora: Optional[bool] = Field(None, description="Merge the adapter into output_dir/merged after training")
-    lora_qkv_kernel: Optional[bool] = Field(None, description="Fused LoRA for q/k/v (default: on with a CUDA GPU where exact)")
+    lora_qkv_kernel: Optional[bool] = Field(None, description="Fused LoRA for q/k/v (exact; off unless set, until measured on GPUs)")
     lora_o_kernel: Optional[bool] = Field(None, description="Fused LoRA for the attention output (default as above)")
     lora_mlp_kernel: Optional[bool] = Field(None, description="Fused LoRA MLP with SwiGLU (default as above)")
     reinit_weights: Optional[bool] = Field(

@@ -419,12 +419,12 @@ def _mlp_forward(self, x, *args, **kw):
 ATTENTION = ('LlamaAttention', 'MistralAttention', 'Qwen2Attention', 'Qwen3Attention')
 MLPS = ('LlamaMLP', 'MistralMLP', 'Qwen2MLP', 'Qwen3MLP')
 KEYS = dict(qkv='lora_qkv_kernel', o='lora_o_kernel', mlp='lora_mlp_kernel')
-ON_BY_DEFAULT_ON_CUDA = True  # unset keys: fused on a CUDA GPU, peft's path elsewhere
+ON_BY_DEFAULT_ON_CUDA = False  # unset keys: peft's path, until the GPU tests and benchmark have run (bench/gpu_batch.sh 1)
 QUANTIZED_BY_DEFAULT = False  # 4-bit (QLoRA) bases: only when the keys ask, until the GPU measurement says otherwise
 
 
 def kernel_settings(cfg) -> dict:
-    "`{'qkv': bool, 'o': bool, 'mlp': bool}` from the `lora_*_kernel` keys (unset: on with a CUDA GPU)."
+    "`{'qkv': bool, 'o': bool, 'mlp': bool}` from the `lora_*_kernel` keys (unset: `ON_BY_DEFAULT_ON_CUDA` on a CUDA GPU)."
     import torch
 
     default = ON_BY_DEFAULT_ON_CUDA and torch.cuda.is_available()

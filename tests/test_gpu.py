@@ -510,8 +510,8 @@ def test_offload_and_fused_in_training(tmp_path):
     from ftkit.config import load_config
     from ftkit.training import train
 
-    cfg = load_config(base(tmp_path, sample_packing=True), warn=False)
-    cfg = cfg.model_copy(update=dict(gradient_checkpointing='offload'))  # until the config keeps the value as given
+    kernels = dict(lora_qkv_kernel=True, lora_o_kernel=True, lora_mlp_kernel=True)  # opt-in until measured here
+    cfg = load_config(base(tmp_path, sample_packing=True, gradient_checkpointing='offload', **kernels), warn=False)
     r = train(cfg, log=None)
     off = getattr(r.model, '_ftkit_offloader', None)
     end, start = trend(r.losses)
