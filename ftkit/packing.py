@@ -10,7 +10,7 @@ import inspect, random
 from .data import IGNORE
 
 # %% auto #0
-__all__ = ['VARLEN', 'pack_bins', 'packing_efficiency', 'PackedDataset', 'Collator', 'pad_settings', 'flattens',
+__all__ = ['VARLEN', 'pack_bins', 'packing_efficiency', 'PackedDataset', 'pad_batch', 'Collator', 'pad_settings', 'flattens',
            'varlen_available', 'register_varlen']
 
 # %% ../nbs/07_packing.ipynb #e230ce36
@@ -73,6 +73,28 @@ class PackedDataset:
         return dict(samples=[dict(input_ids=a, labels=b) for a, b in zip(rows['input_ids'], rows['labels'])])
 
 # %% ../nbs/07_packing.ipynb #9232c539
+def pad_batch(
+    rows: list,  # Samples: dicts with `input_ids` and `labels`
+    pad_id: int,  # The token that pads
+    mult: int = 1,  # Pad the length up to a multiple of this
+    pad_to: int = None,  # Pad to this length (default: the longest row)
+) -> dict:
+    "`input_ids`, `labels` and `attention_mask` of `rows`, right-padded to one length (labels padded with -100)."
+    import torch
+
+    n = pad_to or max(len(r['input_ids']) for r in rows)
+    n = -(-n // mult) * mult
+    ids = torch.full((len(rows), n), pad_id)
+    labels = torch.full((len(rows), n), IGNORE)
+    att = torch.zeros((len(rows), n), dtype=torch.long)
+    for i, r in enumerate(rows):
+        k = len(r['input_ids'])
+        ids[i, :k] = torch.tensor(r['input_ids'])
+        labels[i, :k] = torch.tensor(r['labels'])
+        att[i, :k] = 1
+    return dict(input_ids=ids, labels=labels, attention_mask=att)
+
+
 class Collator:
     "Pads rows of `{input_ids, labels}` (or packs them, or bins of them, into one padding-free row) and counts tokens."
 
@@ -109,17 +131,7 @@ class Collator:
                 m = int((c[1:] - c[:-1]).max())
                 b.update(cu_seq_lens_q=c, cu_seq_lens_k=c, max_length_q=m, max_length_k=m)
             return b
-        n = self.pad_to or max(len(r['input_ids']) for r in rows)
-        n = -(-n // self.mult) * self.mult
-        ids = torch.full((len(rows), n), self.pad_id)
-        labels = torch.full((len(rows), n), IGNORE)
-        att = torch.zeros((len(rows), n), dtype=torch.long)
-        for i, r in enumerate(rows):
-            k = len(r['input_ids'])
-            ids[i, :k] = torch.tensor(r['input_ids'])
-            labels[i, :k] = torch.tensor(r['labels'])
-            att[i, :k] = 1
-        return dict(input_ids=ids, labels=labels, attention_mask=att)
+        return pad_batch(rows, self.pad_id, self.mult, self.pad_to)
 
 # %% ../nbs/07_packing.ipynb #0a379a37
 def pad_settings(

@@ -889,17 +889,9 @@ class VisionCollator:
 
         self.tokens += sum(len(r['input_ids']) for r in rows)
         self.trained += sum(sum(l != IGNORE for l in r['labels'][1:]) for r in rows)
-        n = max(len(r['input_ids']) for r in rows)
-        n = -(-n // self.mult) * self.mult
-        ids = torch.full((len(rows), n), self.pad_id)
-        labels = torch.full((len(rows), n), IGNORE)
-        att = torch.zeros((len(rows), n), dtype=torch.long)
-        for i, r in enumerate(rows):
-            k = len(r['input_ids'])
-            ids[i, :k] = torch.tensor(r['input_ids'])
-            labels[i, :k] = torch.tensor(r['labels'])
-            att[i, :k] = 1
-        batch = dict(input_ids=ids, labels=labels, attention_mask=att)
+        from ftkit.packing import pad_batch
+
+        batch = pad_batch(rows, self.pad_id, self.mult)
         images = self.images(rows)
         if images:
             batch.update(self.processor.image_processor(images, return_tensors='pt'))
