@@ -1468,7 +1468,7 @@ def _check_stream(cfg: Config, L, problems: list):
             f"{L('pretrain_multipack_attn')}`pretrain_multipack_attn: false`: ftkit's packed samples never attend to each "
             "other; drop the key"
         )
-    if (cfg.streaming_multipack_buffer_size or 1) < 1:
+    if cfg.streaming_multipack_buffer_size is not None and cfg.streaming_multipack_buffer_size < 1:
         problems.append(f"{L('streaming_multipack_buffer_size')}`streaming_multipack_buffer_size` must be at least 1")
 
 
@@ -1780,9 +1780,9 @@ def derived(cfg: Config, world_size: int = None, n_rows: int = None, rows_per_st
         )
         for kind in ('eval', 'save'):
             st, per = getattr(cfg, f'{kind}_steps'), getattr(cfg, f'{kind}s_per_epoch')
-            if st is None and per:
-                st = 1.0 / (per * cfg.num_epochs)  # a fraction of all steps, as Axolotl sets it
-            if st is not None and st < 1:
+            if st is None and per:  # a fraction of all steps, as Axolotl sets it; once an epoch or less: at the end
+                st = max(1, math.ceil(min(1.0, 1.0 / (per * cfg.num_epochs)) * total))
+            elif st is not None and st < 1:
                 st = math.ceil(st * total)
             if st is not None and st >= 1:
                 d[f'{kind}_steps'] = int(st)

@@ -907,8 +907,9 @@ def row_tokenizer(ds: DatasetConfig, cfg: Config, tok):
 # %% ../nbs/06_data.ipynb #e07f9919
 import contextlib
 
-_MADV_DONTNEED = 4
-_MAIN_PID = os.getpid()  # a forked tokenizing worker inherits it: its own pid differs
+_MADV_PAGEOUT = 21  # reclaim the pages (Linux >= 5.4); unlike MADV_DONTNEED it never discards data, so a range
+# unmapped and reused between reading /proc/self/maps and the call is paged out, not zeroed
+_LIBC = []
 
 
 def shed_mapped_pages(
@@ -924,15 +925,17 @@ def shed_mapped_pages(
         maps = Path('/proc/self/maps').read_text().splitlines()
     except OSError:
         return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    total = 0
+    if not _LIBC:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        _LIBC.append(libc)
+    libc, total = _LIBC[0], 0
     for line in maps:
         parts = line.split(None, 5)
         if len(parts) < 6 or not parts[5].endswith(suffix) or 'w' in parts[1]:
             continue
         a, b = (int(x, 16) for x in parts[0].split('-'))
-        if libc.madvise(a, b - a, _MADV_DONTNEED) == 0:
+        if libc.madvise(a, b - a, _MADV_PAGEOUT) == 0:
             total += b - a
     return total
 
@@ -964,9 +967,9 @@ _SHED_IN = []  # the worker process that runs a shedding thread
 
 
 def _shed_in_worker():
-    "In a forked tokenizing worker, shed for as long as it lives (started once per worker)."
+    "In a tokenizing worker of `.map(num_proc=...)`, shed for as long as it lives (started once per worker)."
     pid = os.getpid()
-    if pid != _MAIN_PID and pid not in _SHED_IN:
+    if pid not in _SHED_IN:
         _SHED_IN[:] = [pid]
         shedding().__enter__()
 
@@ -994,8 +997,9 @@ def _drop_reason(ids, n_trained, cfg, seq_len=None) -> str:
     return ''
 
 
-def _tokenize_batch(batch, idx, *, fn, ds, cfg, source=0, seq_len=None):
-    _shed_in_worker()
+def _tokenize_batch(batch, idx, *, fn, ds, cfg, source=0, seq_len=None, shed=False):
+    if shed:  # a worker process of `.map(num_proc=...)`: nothing else sheds its pages
+        _shed_in_worker()
     L = seq_len or cfg.sequence_len
     out = dict(input_ids=[], labels=[], length=[], n_trained=[], drop=[], digest=[], source=[], row=[])
     keys = list(batch)
@@ -1075,7 +1079,7 @@ def _prepare_one(ds: DatasetConfig, cfg: Config, tok, stats: dict, source: int =
         with_indices=True,
         remove_columns=raw.column_names,
         num_proc=nproc,
-        fn_kwargs=dict(fn=fn, ds=ds, cfg=cfg, source=source, seq_len=seq_len),
+        fn_kwargs=dict(fn=fn, ds=ds, cfg=cfg, source=source, seq_len=seq_len, shed=bool(nproc)),
         new_fingerprint=fp,
         desc=f"Tokenizing {Path(ds.path).name}",
     )
@@ -1154,8 +1158,10 @@ def held_out(
     rows: int,  # Rows prepared
 ) -> int:
     "How many of `rows` `val_set_size` holds out for evaluation; refused when none would be left to train on."
+    import math
+
     v = cfg.val_set_size
-    n = int(v) if v >= 1 else max(1, int(round(v * rows)))
+    n = int(v) if v >= 1 else max(1, math.ceil(v * rows))  # a fraction rounds up, as `train_test_split` does
     if n >= rows:
         raise DataError(
             f"val_set_size: {v} holds out {n} rows, but the prepared data has {rows}: none would be left to train on",
@@ -1302,7 +1308,11 @@ def file_hashes(
     import time
 
     cache, t0 = _read_hashes(folder), time.time()
-    while wait and any(str(p) not in cache for p in paths) and time.time() - t0 < wait:
+    def known(p):  # recorded, with the file's present size and mtime
+        st, hit = Path(p).stat(), cache.get(str(p))
+        return bool(hit) and hit[:2] == [st.st_size, st.st_mtime_ns]
+
+    while wait and not all(map(known, paths)) and time.time() - t0 < wait:
         time.sleep(0.5)
         cache = _read_hashes(folder)
     before = {str(p): cache.get(str(p)) for p in paths}
@@ -1370,7 +1380,7 @@ def wait_for_cache(
 
     d, t0, k, said = Path(d), time.time(), 0, False
     ready, failed = _marker(d, READY), _marker(d, FAILED)
-    while not (ready.exists() and (d / 'stats.json').exists()):
+    while not (ready.exists() and (d / 'stats.json').exists() and not _damaged(d)):
         if failed.exists() and failed.stat().st_mtime > t0 - 60:  # an older one is from an earlier run
             why = json.loads(failed.read_text()).get('error', '?')
             raise DataError(f"the process preparing the data failed ({why})", where=str(d))
@@ -1468,6 +1478,7 @@ def _load_or_prepare(cfg, tok, d, log):
             log(f"The prepared-data cache {d} is damaged ({bad}); preparing it again")
         import shutil
 
+        _marker(d, READY).unlink(missing_ok=True)  # the other processes wait for the rebuilt one
         shutil.rmtree(d)
     if (d / 'stats.json').exists():
         if not _marker(d, READY).exists():  # built before markers existed, or copied in
@@ -1482,7 +1493,7 @@ def _load_or_prepare(cfg, tok, d, log):
             sizes = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted((tmp / 'data').rglob('*')) if f.is_file()}
             (tmp / SIZES).write_text(json.dumps(sizes, indent=1))  # checked before each reuse
             (tmp / 'stats.json').write_text(json.dumps(stats, indent=1))
-    except BaseException as e:
+    except Exception as e:  # a Ctrl-C or an exit is not a failure the other processes should report
         _write_marker(d, FAILED, error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500])
         raise
     _write_marker(d, READY, rows=stats['rows_out'])

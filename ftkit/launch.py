@@ -93,6 +93,10 @@ def run_children(cmd, metrics_path, log=print, on_row=None, env=None):
     t = threading.Thread(target=pump, daemon=True)
     t.start()
     seen = 0
+    # SIGINT stops the run even where it arrives ignored (a job started in the background by a script inherits
+    # SIGINT ignored, and `kill -INT` would then do nothing while the ranks train on in their own session)
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
     try:
         while proc.poll() is None:
             seen = _feed(metrics_path, seen, on_row)
@@ -103,6 +107,9 @@ def run_children(cmd, metrics_path, log=print, on_row=None, env=None):
         t.join(5)
         _feed(metrics_path, seen, on_row)
         return 'SIGINT'
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, before)
     t.join(5)
     _feed(metrics_path, seen, on_row)
     if proc.returncode != 0:

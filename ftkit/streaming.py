@@ -18,8 +18,8 @@ from .distributed import rank, world_size
 
 # %% auto #0
 __all__ = ['DEFAULT_BUFFER', 'POSITION', 'is_streaming', 'stream_entry', 'stream_problems', 'open_stream', 'PretrainTokenizer',
-           'stream_tokenizer', 'tokenize_rows', 'TokenStream', 'StreamTrainer', 'stream_saver', 'stream_preview',
-           'stream_plan', 'eval_config']
+           'stream_tokenizer', 'tokenize_rows', 'read_rows', 'TokenStream', 'StreamTrainer', 'stream_saver',
+           'stream_preview', 'stream_plan', 'eval_config']
 
 # %% ../nbs/06d_streaming.ipynb #a3f3d993
 DEFAULT_BUFFER = 10_000  # Axolotl's default `streaming_multipack_buffer_size`: rows read, shuffled and packed together
@@ -89,8 +89,10 @@ def open_stream(
 
 # %% ../nbs/06d_streaming.ipynb #b86ef2be
 class PretrainTokenizer:
-    """Axolotl's `type: pretrain`: each text in windows of `sequence_len - 1` tokens (BOS first) that overlap by
-    `min(256, (sequence_len - 1) // 2)` tokens, EOS appended; every token trained. Callable like `BatchTokenizer`."""
+    """`type: pretrain`: each text in windows of `sequence_len - 1` tokens (BOS first) that overlap by
+    `min(256, (sequence_len - 1) // 2)` tokens, EOS appended; every token trained. Callable like `BatchTokenizer`.
+    (Axolotl 0.19 tokenizes longer windows and, when packing, drops those over `sequence_len`; ftkit keeps every
+    token of a long text.)"""
 
     def __init__(self, ds: DatasetConfig, cfg: Config, tok):
         self.column, self.tok, self.L = getattr(ds, 'text_column', None) or 'text', tok, cfg.sequence_len
@@ -149,6 +151,21 @@ def tokenize_rows(
     return _tokenize_batch(batch, ids, fn=fn, ds=ds, cfg=cfg, seq_len=cfg.sequence_len)
 
 # %% ../nbs/06d_streaming.ipynb #fa6b1b1b
+def read_rows(
+    it,  # An iterator over a stream's rows
+    n: int,  # How many to read
+    ds: DatasetConfig,  # The streamed entry (to name the file)
+) -> list:
+    "The next `n` rows of `it`; a malformed file is one line naming it (and the line, for JSON lines)."
+    import datasets, pyarrow as pa
+
+    try:
+        return list(islice(it, n))
+    except (datasets.exceptions.DatasetGenerationError, pa.ArrowInvalid, UnicodeDecodeError, ValueError) as e:
+        p = Path(resolve_data_path(ds.path)).expanduser()
+        raise _json_error([str(p)] if p.is_file() else [], e) from None
+
+
 def _ahead(gen):
     "The items of `gen`, each computed in a background thread while the previous one is used."
     from concurrent.futures import ThreadPoolExecutor
@@ -213,11 +230,7 @@ class TokenStream:
     def _read_rows(self, it) -> list:
         import datasets
 
-        try:
-            return list(islice(it, self.window_rows))
-        except datasets.exceptions.DatasetGenerationError as e:
-            p = Path(resolve_data_path(self.ds.path)).expanduser()
-            raise _json_error([str(p)] if p.is_file() else [], e) from None
+        return read_rows(it, self.window_rows, self.ds)
 
     def _items(self, rows, epoch, window, first_row) -> list:
         "The items of one window: its rows shuffled (seeded by the seed, the pass and the window), tokenized, packed."
@@ -401,7 +414,7 @@ def stream_preview(
     import collections, datasets, numpy as np
 
     ds = stream_entry(cfg)
-    raw = list(islice(iter(open_stream(ds, 0, 1)), rows))
+    raw = read_rows(iter(open_stream(ds, 0, 1)), rows, ds)
     if not raw:
         raise DataError("the stream has no rows", where=ds.path, hint="check `path`, `split`, `data_files` and `skip`")
     t = tokenize_rows(raw, list(range(len(raw))), stream_tokenizer(ds, cfg, tok), ds, cfg)

@@ -299,3 +299,32 @@ def test_stream_config_problems_are_one_line_each():
     with pytest.raises(ConfigError, match='streams SFT and pre-training data only'):
         load_config(dict(base_model='x', learning_rate=1e-3, max_steps=5, rl='dpo', streaming=True,
                          datasets=[dict(path='p.jsonl', type='chatml.intel')]), warn=False)
+
+
+def test_a_malformed_streamed_file_is_one_line(tmp_path):
+    "A JSON line cut short in a streamed file: the preview (what `validate`/`--dry-run` read) names the file and line."
+    from ftkit.errors import DataError
+    from ftkit.streaming import stream_preview
+    from ftkit.tokenizer import load_tokenizer
+
+    f = tmp_path / 'corpus.jsonl'
+    write_corpus(f, n=40)
+    lines = f.read_text().splitlines()
+    lines[29] = lines[29][: len(lines[29]) // 2]
+    f.write_text('\n'.join(lines) + '\n')
+    cfg = stream_config(dict(base_model='ftkit:tiny-llama', learning_rate=1e-3, max_steps=3, sequence_len=64,
+                             pretraining_dataset=[dict(path=str(f), type='pretrain')]))
+    with pytest.raises(DataError) as e:
+        stream_preview(cfg, load_tokenizer(cfg), rows=100)
+    assert 'line 30 is not valid JSON' in str(e.value) and str(f) in str(e.value), e.value
+
+
+def test_saves_per_epoch_once_saves_at_the_end_not_every_step():
+    "Axolotl's streamed FSDP2 example (`saves_per_epoch: 1`, one epoch, `max_steps: 305`) saves once, as in Axolotl."
+    from ftkit.config import derived, load_config
+
+    cfg = load_config(AXOLOTL / 'qwen2_adamw-pretrain-fsdp2.yaml', warn=False)
+    assert derived(cfg, 1, 10_000)['save_steps'] == 305
+    cfg = load_config(dict(base_model='x', learning_rate=1e-3, max_steps=100, saves_per_epoch=4,
+                           pretraining_dataset='c.jsonl'), warn=False)
+    assert derived(cfg, 1, 10_000)['save_steps'] == 25
