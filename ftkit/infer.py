@@ -48,18 +48,15 @@ def prompt_ids(tok, prompt) -> list:
     return tok(text, add_special_tokens=False)['input_ids']
 
 
-def generate_ids(model, tok, ids: list, max_new_tokens: int = 64, do_sample: bool = False, streamer=None, **kw) -> str:
-    "Greedy (or sampled) continuation of the token ids `ids`, decoded without the stop token."
+def _continue(model, tok, inputs: dict, max_new_tokens: int, do_sample: bool, streamer, **kw) -> str:
+    "Generate after `inputs` (`input_ids` and the rest) in eval mode, stopping at the run's stop tokens; decode the new tokens."
     import torch
 
     was_training = model.training
     model.eval()
-    dev = next(model.parameters()).device
-    x = torch.tensor([ids], device=dev)
     with torch.no_grad():
         out = model.generate(
-            input_ids=x,
-            attention_mask=torch.ones_like(x),
+            **inputs,
             max_new_tokens=max_new_tokens,
             do_sample=do_sample,
             eos_token_id=stop_ids(model, tok),
@@ -70,7 +67,15 @@ def generate_ids(model, tok, ids: list, max_new_tokens: int = 64, do_sample: boo
         )
     if was_training:
         model.train()
-    return tok.decode(out[0, len(ids) :], skip_special_tokens=True)
+    return tok.decode(out[0, inputs['input_ids'].shape[1] :], skip_special_tokens=True)
+
+
+def generate_ids(model, tok, ids: list, max_new_tokens: int = 64, do_sample: bool = False, streamer=None, **kw) -> str:
+    "Greedy (or sampled) continuation of the token ids `ids`, decoded without the stop token."
+    import torch
+
+    x = torch.tensor([ids], device=next(model.parameters()).device)
+    return _continue(model, tok, dict(input_ids=x, attention_mask=torch.ones_like(x)), max_new_tokens, do_sample, streamer, **kw)
 
 
 def generate(model, tok, prompt, max_new_tokens: int = 64, image=None, **kw) -> str:
@@ -103,7 +108,6 @@ def generate_vision(
     model, tok, prompt, image=None, max_new_tokens: int = 64, do_sample: bool = False, streamer=None, **kw
 ) -> str:
     "A vision-language model's reply to `prompt` (text or chat messages), `image` placed at the start of the first user turn."
-    import torch
     from ftkit.vision import vision_inputs, with_image
 
     msgs = [dict(role='user', content=prompt)] if isinstance(prompt, str) else list(prompt)
@@ -111,22 +115,7 @@ def generate_vision(
     x = vision_inputs(processor_of(model, tok), tok, with_image(msgs, image), device=dev)
     if 'pixel_values' in x:
         x['pixel_values'] = x['pixel_values'].to(next(model.parameters()).dtype)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        out = model.generate(
-            **x,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            eos_token_id=stop_ids(model, tok),
-            pad_token_id=tok.pad_token_id,
-            streamer=streamer,
-            use_cache=True,
-            **kw,
-        )
-    if was_training:
-        model.train()
-    return tok.decode(out[0, x['input_ids'].shape[1] :], skip_special_tokens=True)
+    return _continue(model, tok, dict(x), max_new_tokens, do_sample, streamer, **kw)
 
 # %% ../nbs/14_infer.ipynb #52f896e0
 def load_for_inference(cfg: Config, lora_model_dir=None):
