@@ -1484,6 +1484,11 @@ def _check_fsdp(cfg: Config, L, problems: list):
     if fc is None and not legacy:
         return
     s = (fc.sharding_strategy if fc else None) or next((x.upper() for x in legacy if x.upper() in FSDP_SHARDING), None)
+    if fc and fc.cpu_offload_pin_memory is False:
+        problems.append(
+            f"{L('fsdp_config', 'cpu_offload_pin_memory')}`cpu_offload_pin_memory: false` is not supported: offloaded "
+            "parameters always go to pinned memory here (accelerate has no switch for it); drop the key"
+        )
     if fc and isinstance(fc.reshard_after_forward, str):
         s = fc.reshard_after_forward.upper()
     if s and s.upper() not in FSDP_SHARDING:

@@ -115,7 +115,6 @@ def fsdp_settings(
         transformer_layer_cls_to_wrap=[wrap] if isinstance(wrap, str) else list(wrap),
         min_num_params=get('min_num_params', 100_000_000 if policy == 'SIZE_BASED_WRAP' else 0),
         offload_params=bool(get('offload_params')) or 'offload' in legacy,
-        cpu_offload_pin_memory=get('cpu_offload_pin_memory', True),
         cpu_ram_efficient_loading=bool(get('cpu_ram_efficient_loading', bool(cfg.load_in_4bit))),  # FSDP-QLoRA loads on rank 0
         state_dict_type=get('state_dict_type', 'FULL_STATE_DICT'),
         activation_checkpointing=bool(get('activation_checkpointing')),
