@@ -945,6 +945,17 @@ def shedding(
     every: float = 0.5,  # Seconds between two rounds
 ):
     "While inside, a background thread sheds the pages of mapped `.arrow` files every `every` seconds."
+    stop, t = _shed_every(every)
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+        shed_mapped_pages()
+
+
+def _shed_every(every: float):
+    "Start a daemon thread that sheds every `every` seconds until its `Event` is set; returns `(event, thread)`."
     import threading
 
     stop = threading.Event()
@@ -955,12 +966,7 @@ def shedding(
 
     t = threading.Thread(target=loop, daemon=True, name='ftkit-shed')
     t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        t.join()
-        shed_mapped_pages()
+    return stop, t
 
 
 _SHED_IN = []  # the worker process that runs a shedding thread
@@ -971,7 +977,7 @@ def _shed_in_worker():
     pid = os.getpid()
     if pid not in _SHED_IN:
         _SHED_IN[:] = [pid]
-        shedding().__enter__()
+        _shed_every(0.5)  # a daemon thread: it ends with the worker
 
 # %% ../nbs/06_data.ipynb #e41c4eae
 class Drop:
