@@ -1025,7 +1025,7 @@ IGNORED.update(
     )
 )
 IGNORED['preprocess_iterable'] = (
-    "ftkit's preparation never holds the dataset in memory (Arrow, memory-mapped: peak memory stays flat in the "
+    "ftkit's preparation never holds the dataset in memory (Arrow, memory-mapped: the heap stays near flat in the "
     "number of rows); to read the data while training instead, set `streaming: true`"
 )
 IGNORED.update(
